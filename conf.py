@@ -1,0 +1,46 @@
+"""Configuration Sphinx d'« Affinage pratique ».
+
+Ce fichier est à la racine du dépôt ; les pages sont dans docs/ :
+``sphinx-build -c . docs _build/html`` (c'est ce que fait ``make html``).
+"""
+
+import sys
+from pathlib import Path
+
+RACINE = Path(__file__).resolve().parent
+sys.path.insert(0, str(RACINE))  # pour importer tutorial_code
+sys.path.insert(0, str(RACINE / "docs" / "_ext"))
+
+project = "Affinage pratique"
+author = "L'équipe d'Affinage pratique"
+copyright = "2026, " + author
+language = "fr"
+
+extensions = [
+    "myst_nb",
+    "sphinx_copybutton",
+    "sphinx_rtd_theme",
+    "typographie",
+]
+
+exclude_patterns = ["_build", "_sorties", "**/.ipynb_checkpoints"]
+templates_path = []
+html_theme = "sphinx_rtd_theme"
+html_title = "Affinage pratique"
+html_static_path = ["docs/_static"]
+html_css_files = ["affinage.css"]
+html_show_sourcelink = True
+
+# Les sorties sont produites par tutorial_code.sorties avant Sphinx (voir Makefile) ;
+# les notebooks éventuels sont exécutés avec cache, et une erreur casse la construction.
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(RACINE / ".jupyter_cache")
+nb_execution_raise_on_error = True
+
+# Bouton « copier » : les invites et les sorties ne sont pas copiées.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
+
+highlight_language = "python3"
+pygments_style = "sphinx"

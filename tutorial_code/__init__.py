@@ -1,0 +1,1 @@
+"""Affinage pratique : le code testé que les pages du guide incluent."""

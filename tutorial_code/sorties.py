@@ -1,0 +1,131 @@
+"""Produire les sorties des pages (textes, tableaux, figures) pendant la construction.
+
+Chaque chapitre est un module de ``tutorial_code`` qui définit
+``produire_sorties(dossier)`` : il exécute le code montré par sa page et écrit
+ce qu'il affiche dans ``docs/_sorties/<chapitre>/`` (ignoré par git), d'où la
+page l'inclut. Rien n'est collé à la main.
+
+Un cache évite de tout recalculer : l'empreinte d'un chapitre est le SHA-256 du
+code des modules de ``tutorial_code`` qu'il importe et des fichiers de données
+qu'il déclare (``ENTREES``). Si elle n'a pas changé, on ne refait rien.
+
+Exécutable : ``python -m tutorial_code.sorties [chapitre ...] [--forcer]``.
+"""
+
+import argparse
+import ast
+import contextlib
+import hashlib
+import importlib
+import io
+import shutil
+import sys
+import time
+from pathlib import Path
+
+RACINE = Path(__file__).resolve().parent.parent
+DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
+
+# Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
+CHAPITRES = ["introduction"]
+
+
+class Tee(io.TextIOBase):
+    """Écrit à la fois dans un fichier et dans la console."""
+
+    def __init__(self, *flux):
+        self.flux = flux
+
+    def write(self, texte):
+        for f in self.flux:
+            f.write(texte)
+        return len(texte)
+
+    def flush(self):
+        for f in self.flux:
+            f.flush()
+
+
+@contextlib.contextmanager
+def capturer(chemin):
+    """Tout ce que le bloc affiche (print) va aussi dans le fichier ``chemin``."""
+    chemin = Path(chemin)
+    chemin.parent.mkdir(parents=True, exist_ok=True)
+    with open(chemin, "w", encoding="utf-8") as fichier:
+        with contextlib.redirect_stdout(Tee(sys.stdout, fichier)):
+            yield
+
+
+def modules_utilises(fichier, vus=None):
+    """Les fichiers de ``tutorial_code`` que ``fichier`` importe, récursivement."""
+    vus = set() if vus is None else vus
+    vus.add(fichier)
+    for noeud in ast.walk(ast.parse(fichier.read_text(encoding="utf-8"))):
+        noms = []
+        if isinstance(noeud, ast.ImportFrom) and noeud.module:
+            noms = [noeud.module] + [f"{noeud.module}.{a.name}" for a in noeud.names]
+        elif isinstance(noeud, ast.Import):
+            noms = [a.name for a in noeud.names]
+        for nom in noms:
+            if nom.startswith("tutorial_code."):
+                dep = RACINE / (nom.replace(".", "/") + ".py")
+                if dep.exists() and dep not in vus:
+                    modules_utilises(dep, vus)
+    return vus
+
+
+def empreinte(module):
+    """SHA-256 du code de ``tutorial_code`` utilisé par ``module`` et de ses entrées."""
+    fichiers = sorted(modules_utilises(Path(module.__file__)))
+    for motif in getattr(module, "ENTREES", []):
+        fichiers += sorted(RACINE.glob(motif))
+    h = hashlib.sha256()
+    for f in fichiers:
+        h.update(str(f.relative_to(RACINE)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def produire(chapitre, forcer=False):
+    """Exécute le chapitre si son code ou ses données ont changé."""
+    module = importlib.import_module(f"tutorial_code.{chapitre}")
+    dossier = DOSSIER_SORTIES / chapitre
+    temoin = dossier / ".empreinte"
+    cle = empreinte(module)
+    if not forcer and temoin.exists() and temoin.read_text() == cle:
+        print(f"[sorties] {chapitre} : à jour (cache)")
+        return False
+    print(f"[sorties] {chapitre} : exécution …")
+    debut = time.perf_counter()
+    provisoire = dossier.with_name(chapitre + ".partiel")
+    shutil.rmtree(provisoire, ignore_errors=True)
+    provisoire.mkdir(parents=True)
+    module.produire_sorties(provisoire)
+    duree = time.perf_counter() - debut
+    (provisoire / "duree.txt").write_text(f"{duree:.0f}".replace(".", ","))
+    # On ne remplace l'ancien dossier qu'une fois tout réussi.
+    shutil.rmtree(dossier, ignore_errors=True)
+    provisoire.rename(dossier)
+    temoin.write_text(cle)
+    print(f"[sorties] {chapitre} : fait en {duree:.0f} s")
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.sorties",
+        description="Produit les sorties des pages du guide (avec cache).")
+    parser.add_argument("chapitres", nargs="*", default=CHAPITRES,
+                        help=f"parmi : {', '.join(CHAPITRES)} (défaut : tous)")
+    parser.add_argument("--forcer", action="store_true",
+                        help="recalcule même si le cache est à jour")
+    args = parser.parse_args(argv)
+    for chapitre in args.chapitres:
+        if chapitre not in CHAPITRES:
+            parser.error(f"chapitre inconnu « {chapitre} »")
+        produire(chapitre, forcer=args.forcer)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
