@@ -112,8 +112,6 @@ def preparer_modele_embarque(dossier=None):
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    # Un adaptateur entraîné sur ce modèle citera l'alias, pas un chemin local.
-    model.config._name_or_path = MODELE_EMBARQUE
     provisoire = dossier.with_name(dossier.name + ".partiel")
     model.save_pretrained(provisoire)
     tokenizer.save_pretrained(provisoire)
@@ -193,6 +191,9 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     except (OSError, ValueError, hub_errors.HfHubHTTPError) as exc:
         raise ModeleIntrouvable(_message_erreur(nom, exc)) from exc
     model.to(device).eval()
+    if nom == MODELE_EMBARQUE:
+        # Un adaptateur LoRA sauvegardé citera l'alias, valable sur toute machine.
+        model.config._name_or_path = MODELE_EMBARQUE
     if verbeux:
         n = sum(p.numel() for p in model.parameters())
         duree = f"{time.perf_counter() - debut:.1f}".replace(".", ",")
