@@ -1,0 +1,340 @@
+"""Prétraitement : des exports bruts de Vitrexpress Auto à un jeu d'entraînement.
+
+La chaîne complète : lecture et validation (rejets nommés), nettoyage,
+conversion au format ``messages``, suppression des doublons, contrôle des
+fuites vers le jeu de test, signalement des exemples trop longs, découpage
+reproductible en ``train`` / ``validation``, sauvegarde (Arrow et JSONL).
+
+Exécutable : ``python -m tutorial_code.pretraitement`` traite les données de
+l'entreprise dans ``_travail/donnees/`` ; ``python -m tutorial_code.pretraitement
+ENTREE.jsonl --sortie DOSSIER [--roles human=user,gpt=assistant]`` traite un
+fichier quelconque. Les autres chapitres appellent :func:`charger_jeu`.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import shutil
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+# [region:imports]
+import datasets
+
+from tutorial_code.nettoyage import (
+    dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
+from tutorial_code.pretraitement_lecture import (
+    ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, extraire_messages,
+    lire_csv, lire_jsonl, rejet, valider_messages)
+# [fin:imports]
+
+RACINE = Path(__file__).resolve().parent.parent
+BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"
+DOSSIER_TRAVAIL = RACINE / "_travail" / "donnees"
+ENTREES = ["data/brut/*", "data/test/*", "data/exemples/*"]
+datasets.disable_progress_bars()  # des sorties lisibles dans les pages
+
+# [region:parametres]
+PROMPT_SYSTEME = ("Tu es l'assistant de Vitrexpress Auto, spécialiste de la "
+                  "réparation et du remplacement de vitrages automobiles. Réponds "
+                  "en français, poliment et brièvement, avec les informations "
+                  "exactes de l'entreprise.")
+ROLES_ENTREPRISE = {**ROLES_STANDARD, "client": "user", "conseiller": "assistant"}
+SEUIL_DOUBLON = 0.8  # similarité (trigrammes) à partir de laquelle on écarte
+SEUIL_FUITE = 0.5  # idem, entre une question de test et un message d'entraînement
+LONGUEUR_MAX = 512  # jetons : la fenêtre retenue pour l'entraînement sur CPU
+PART_VALIDATION, GRAINE = 0.1, 42
+# [fin:parametres]
+
+
+def relatif(chemin):
+    """Chemin affiché : relatif à la racine du dépôt quand c'est possible."""
+    chemin = Path(chemin).resolve()
+    return str(chemin.relative_to(RACINE)) if chemin.is_relative_to(RACINE) else (
+        str(chemin))
+
+
+def charger_fiche():
+    """La fiche de faits : ``{"id", "categorie", "fait", "cles": [...]}`` (67)."""
+    lignes, _ = lire_csv(BRUT / "fiche_faits.csv", ["id", "categorie", "fait", "cles"])
+    return [{**ligne, "cles": ligne["cles"].split("|")} for _, ligne in lignes]
+
+
+def charger_questions_test():
+    """Le jeu de test, tenu à l'écart : ``{"id", "ref_fiche", "question",
+    "faits_cles"}``."""
+    lignes, _ = lire_jsonl(TEST / "questions_test.jsonl")
+    return [ligne for _, ligne in lignes]
+
+
+# [region:convertir]
+def convertir(enregistrements, fichier, roles, source, systeme=None):
+    """Valide, nettoie et convertit des enregistrements ; renvoie (exemples, rejets).
+
+    Chaque exemple : ``{"id", "messages", "source", "ref_fiche", "fichier",
+    "ligne"}``,
+    les messages au format system/user/assistant, le prompt système en tête.
+    """
+    exemples, rejets = [], []
+    for ligne, objet in enregistrements:
+        try:
+            if source == "faq" and not objet.get("ref_fiche", "").strip():
+                raise ErreurChamp("ref_fiche", "référence à la fiche manquante")
+            messages = valider_messages(extraire_messages(objet), roles,
+                                        nettoyer=nettoyer_texte)
+        except ErreurChamp as exc:
+            rejets.append(rejet(relatif(fichier), ligne, exc.champ, exc.raison,
+                                objet))
+            continue
+        if systeme and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": systeme})
+        exemples.append({"id": str(objet.get("id", f"{Path(fichier).name}:{ligne}")),
+                         "messages": messages, "source": source,
+                         "ref_fiche": objet.get("ref_fiche"),
+                         "fichier": relatif(fichier), "ligne": ligne})
+    return exemples, rejets
+# [fin:convertir]
+
+
+# [region:doublons]
+def retirer_doublons(exemples, fichier, seuil=SEUIL_DOUBLON):
+    """Garde la première de plusieurs questions identiques ou presque.
+
+    On compare ce que dit l'utilisateur : deux reformulations d'une même
+    question sont utiles (le modèle apprend à reconnaître la variété), deux
+    copies ne lui apprennent rien et pèsent deux fois dans l'entraînement.
+    """
+    gardes, doublons = dedoublonner([texte_utilisateur(e) for e in exemples], seuil)
+    rejets = [rejet(relatif(fichier), exemples[d["indice"]]["ligne"], "(ligne)",
+                    f"doublon {d['type']} de la ligne "
+                    f"{exemples[d['double_de']]['ligne']} (similarité "
+                    f"{d['similarite']:.2f})".replace(".", ","),
+                    texte_utilisateur(exemples[d["indice"]]))
+              for d in doublons]
+    return [exemples[i] for i in gardes], rejets
+# [fin:doublons]
+
+
+@lru_cache(maxsize=4)
+def charger_tokenizer(nom=None):
+    """Le tokenizer du modèle embarqué (par défaut), d'un dossier ou du Hub."""
+    from transformers import AutoTokenizer
+
+    from tutorial_code.modeles import MODELE_EMBARQUE, resoudre
+    return AutoTokenizer.from_pretrained(resoudre(nom or MODELE_EMBARQUE))
+
+
+# [region:jetons]
+def compter_jetons(messages, tokenizer):
+    """Le nombre de jetons de la conversation, gabarit de discussion compris."""
+    texte = tokenizer.apply_chat_template(messages, tokenize=False)
+    return len(tokenizer(texte, add_special_tokens=False)["input_ids"])
+
+
+def signaler_trop_longs(jeu, tokenizer, longueur_max=LONGUEUR_MAX):
+    """Ajoute la colonne ``n_jetons`` ; sépare ce qui dépasse ``longueur_max``.
+
+    Un exemple trop long serait coupé en silence à l'entraînement, souvent
+    au milieu de la réponse : on le signale avec son nombre de jetons.
+    """
+    jeu = jeu.map(lambda e: {"n_jetons": compter_jetons(e["messages"], tokenizer)})
+    return (jeu.filter(lambda e: e["n_jetons"] <= longueur_max),
+            jeu.filter(lambda e: e["n_jetons"] > longueur_max))
+# [fin:jetons]
+
+
+# [region:decouper]
+def decouper(jeu, part=PART_VALIDATION, graine=GRAINE):
+    """``train`` / ``validation``, mélangés avec une graine : reproductible."""
+    if part <= 0 or len(jeu) < 2:
+        return datasets.DatasetDict({"train": jeu})
+    parties = jeu.train_test_split(test_size=part, seed=graine)
+    return datasets.DatasetDict({"train": parties["train"],
+                                 "validation": parties["test"]})
+# [fin:decouper]
+
+
+# [region:preparer]
+def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
+             part=PART_VALIDATION, systeme=None):
+    """La chaîne complète ; renvoie ``(jeu, rejets, comptes)``.
+
+    ``sources`` : liste de ``(nom, fichier, enregistrements, rejets de lecture,
+    rôles)`` ; ``comptes[étape][nom]`` : le nombre d'exemples après chaque étape.
+    """
+    exemples, rejets = [], []
+    comptes = {etape: {} for etape in ETAPES}
+    for nom, fichier, enregistrements, rejets_lecture, roles in sources:
+        valides, invalides = convertir(enregistrements, fichier, roles, nom,
+                                       systeme)
+        uniques, doublons = retirer_doublons(valides, fichier)
+        for r in rejets_lecture:
+            r["fichier"] = relatif(r["fichier"])
+        rejets += rejets_lecture + invalides + doublons
+        exemples += uniques
+        comptes["lus"][nom] = len(enregistrements) + len(rejets_lecture)
+        comptes["valides"][nom] = len(valides)
+        comptes["uniques"][nom] = len(uniques)
+    fuites = trouver_fuites(exemples, questions, SEUIL_FUITE)
+    rejets += [rejet(exemples[i]["fichier"], exemples[i]["ligne"], "(ligne)",
+                     f"fuite : ressemble à la question de test {qid} "
+                     f"(similarité {score:.2f})".replace(".", ","),
+                     texte_utilisateur(exemples[i])) for i, qid, score in fuites]
+    retires = {i for i, _, _ in fuites}
+    jeu = datasets.Dataset.from_list(
+        [e for i, e in enumerate(exemples) if i not in retires])
+    compter(comptes["sans fuite"], jeu)
+    jeu, trop_longs = signaler_trop_longs(jeu, tokenizer, longueur_max)
+    rejets += [rejet(e["fichier"], e["ligne"], "messages", f"trop long : "
+                     f"{e['n_jetons']} jetons > {longueur_max}", e["id"])
+               for e in trop_longs]
+    compter(comptes["assez courts"], jeu)
+    jeu = decouper(jeu.remove_columns(["fichier", "ligne", "n_jetons"]), part)
+    for partie, contenu in jeu.items():
+        compter(comptes[partie], contenu)
+    return jeu, rejets, comptes
+# [fin:preparer]
+
+
+ETAPES = ["lus", "valides", "uniques", "sans fuite", "assez courts", "train",
+          "validation"]
+
+
+def compter(compte, jeu):
+    """Le nombre d'exemples de chaque source dans ``jeu``."""
+    for source in jeu["source"]:
+        compte[source] = compte.get(source, 0) + 1
+
+
+# [region:entreprise]
+def sources_entreprise():
+    """Les deux exports bruts de l'entreprise, lus et prêts pour :func:`preparer`."""
+    faq = BRUT / "faq_export.csv"
+    chats = BRUT / "conversations_support.jsonl"
+    return [
+        ("faq", faq, *lire_csv(faq, ["id", "ref_fiche", "question", "reponse",
+                                     "maj"]), ROLES_ENTREPRISE),
+        ("chat", chats, *lire_jsonl(chats), ROLES_ENTREPRISE),
+    ]
+
+
+def preparer_entreprise(tokenizer=None, longueur_max=LONGUEUR_MAX):
+    """Le jeu de Vitrexpress Auto, prompt système en tête, sans fuite vers le test."""
+    return preparer(sources_entreprise(), tokenizer or charger_tokenizer(),
+                    longueur_max, questions=charger_questions_test(),
+                    systeme=PROMPT_SYSTEME)
+# [fin:entreprise]
+
+
+# [region:sauvegarder]
+def sauvegarder(jeu, rejets, comptes, dossier):
+    """Arrow (``save_to_disk``), une copie JSONL par partie, les rejets, les comptes.
+
+    On écrit dans un dossier provisoire qu'on renomme à la fin : un lecteur
+    ne voit jamais un jeu à moitié écrit.
+    """
+    dossier = Path(dossier)
+    provisoire = dossier.with_name(dossier.name + ".partiel")
+    shutil.rmtree(provisoire, ignore_errors=True)
+    jeu.save_to_disk(provisoire / "arrow")
+    for partie, contenu in jeu.items():
+        contenu.to_json(provisoire / f"{partie}.jsonl", force_ascii=False)
+    with open(provisoire / "rejets.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rejets)
+    (provisoire / "comptes.json").write_text(
+        json.dumps(comptes, ensure_ascii=False, indent=1), encoding="utf-8")
+    shutil.rmtree(dossier, ignore_errors=True)
+    provisoire.rename(dossier)
+    return dossier
+# [fin:sauvegarder]
+
+
+def empreinte_entrees():
+    """SHA-256 des données brutes et du code du prétraitement."""
+    fichiers = [f for motif in ENTREES for f in sorted(RACINE.glob(motif))]
+    fichiers += sorted(Path(__file__).parent.glob("pretraitement*.py"))
+    fichiers.append(Path(__file__).parent / "nettoyage.py")
+    h = hashlib.sha256()
+    for f in fichiers:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+# [region:charger_jeu]
+def charger_jeu(dossier=None):
+    """Le ``DatasetDict`` (``train``, ``validation``) prêt pour l'entraînement.
+
+    Relu depuis ``_travail/donnees/`` ; recalculé d'abord s'il manque ou si
+    les données brutes (ou ce code) ont changé depuis.
+    """
+    dossier = Path(dossier or DOSSIER_TRAVAIL)
+    temoin = dossier / "empreinte.txt"
+    cle = empreinte_entrees()
+    if not temoin.exists() or temoin.read_text() != cle:
+        sauvegarder(*preparer_entreprise(), dossier)
+        temoin.write_text(cle)
+    return datasets.load_from_disk(str(dossier / "arrow"))
+# [fin:charger_jeu]
+
+
+def resumer(jeu, rejets, comptes):
+    """Le résumé affiché par la ligne de commande."""
+    total = {etape: sum(c.values()) for etape, c in comptes.items()}
+    doublons = sum(r["raison"].startswith("doublon") for r in rejets)
+    print(f"Lus : {total['lus']} ; gardés : {total['assez courts']} "
+          f"({', '.join(f'{p} : {len(c)}' for p, c in jeu.items())}) ; "
+          f"rejetés : {len(rejets) - doublons} ; doublons : {doublons}.")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.pretraitement",
+        description="Valide, nettoie, déduplique et découpe un jeu de conversations. "
+                    "Sans ENTREE : traite les données de Vitrexpress Auto dans "
+                    f"{relatif(DOSSIER_TRAVAIL)}/.")
+    parser.add_argument("entree", nargs="?", help="fichier JSONL (schémas messages, "
+                        "conversations, question/answer ou instruction/output)")
+    parser.add_argument("--sortie", help="dossier où écrire le jeu (Arrow et JSONL) "
+                        "et les rejets")
+    parser.add_argument("--roles", default="", help="correspondance de rôles, par "
+                        "exemple human=user,gpt=assistant")
+    parser.add_argument("--systeme", help="prompt système ajouté en tête (défaut : "
+                        "aucun)")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer pour compter "
+                        "les jetons (défaut : celui du modèle embarqué)")
+    parser.add_argument("--longueur-max", type=int, default=LONGUEUR_MAX,
+                        help=f"jetons au plus par exemple (défaut : {LONGUEUR_MAX})")
+    parser.add_argument("--validation", type=float, default=PART_VALIDATION,
+                        help="part mise de côté pour la validation (défaut : "
+                             f"{PART_VALIDATION})")
+    args = parser.parse_args(argv)
+    try:
+        if args.entree is None:
+            jeu, rejets, comptes = preparer_entreprise(
+                charger_tokenizer(args.tokenizer), args.longueur_max)
+            dossier = Path(args.sortie or DOSSIER_TRAVAIL)
+        else:
+            if not args.sortie:
+                parser.error("--sortie DOSSIER est obligatoire avec un fichier")
+            roles = {**ROLES_STANDARD, **analyser_roles(args.roles)}
+            source = ("fichier", args.entree, *lire_jsonl(args.entree), roles)
+            jeu, rejets, comptes = preparer(
+                [source], charger_tokenizer(args.tokenizer), args.longueur_max,
+                part=args.validation, systeme=args.systeme)
+            dossier = Path(args.sortie)
+    except (ErreurEntree, ValueError, OSError) as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    sauvegarder(jeu, rejets, comptes, dossier)
+    if args.entree is None and dossier == DOSSIER_TRAVAIL:
+        (dossier / "empreinte.txt").write_text(empreinte_entrees())
+    resumer(jeu, rejets, comptes)
+    print(f"Écrit dans {relatif(dossier)}/ : arrow/, "
+          f"{', '.join(f'{p}.jsonl' for p in jeu)}, rejets.jsonl, comptes.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
