@@ -55,7 +55,9 @@ def collate_packing(exemples):
     masque d'attention « en blocs ») ; le premier jeton de chaque exemple a
     l'étiquette -100, pour que la perte ne demande pas au dernier jeton d'un
     exemple de prédire le premier du suivant ; et pas d'``attention_mask``,
-    qui prendrait le pas sur les ``position_ids``.
+    qui prendrait le pas sur les ``position_ids``. Le modèle doit être appelé
+    avec ``use_cache=False`` (le Trainer le fait) : avec un cache, transformers
+    ne construit pas ce masque en blocs.
     """
     input_ids, labels, positions = [], [], []
     for e in exemples:
