@@ -11,7 +11,6 @@ ENTREE.jsonl --sortie DOSSIER [--roles human=user,gpt=assistant]`` traite un
 fichier quelconque. Les autres chapitres appellent :func:`charger_jeu`.
 """
 
-import argparse
 import csv
 import hashlib
 import json
@@ -26,8 +25,8 @@ import datasets
 from tutorial_code.nettoyage import (
     dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
 from tutorial_code.pretraitement_lecture import (
-    ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, extraire_messages,
-    lire_csv, lire_jsonl, rejet, valider_messages)
+    ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, creer_parser,
+    extraire_messages, lire_csv, lire_jsonl, rejet, valider_messages)
 # [fin:imports]
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -183,6 +182,12 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
                      f"(similarité {score:.2f})".replace(".", ","),
                      texte_utilisateur(exemples[i])) for i, qid, score in fuites]
     retires = {i for i, _, _ in fuites}
+    if len(exemples) == len(retires):
+        premier = rejets[0] if rejets else {}
+        raise ErreurEntree(f"aucun exemple valide sur {sum(comptes['lus'].values())}"
+                           f" lus. Premier rejet : {premier.get('fichier')}, ligne "
+                           f"{premier.get('ligne')}, {premier.get('champ')} : "
+                           f"{premier.get('raison')}")
     jeu = datasets.Dataset.from_list(
         [e for i, e in enumerate(exemples) if i not in retires])
     compter(comptes["sans fuite"], jeu)
@@ -289,26 +294,29 @@ def resumer(jeu, rejets, comptes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m tutorial_code.pretraitement",
+    parser = creer_parser(
+        "python -m tutorial_code.pretraitement",
         description="Valide, nettoie, déduplique et découpe un jeu de conversations. "
                     "Sans ENTREE : traite les données de Vitrexpress Auto dans "
                     f"{relatif(DOSSIER_TRAVAIL)}/.")
-    parser.add_argument("entree", nargs="?", help="fichier JSONL (schémas messages, "
-                        "conversations, question/answer ou instruction/output)")
-    parser.add_argument("--sortie", help="dossier où écrire le jeu (Arrow et JSONL) "
-                        "et les rejets")
-    parser.add_argument("--roles", default="", help="correspondance de rôles, par "
-                        "exemple human=user,gpt=assistant")
-    parser.add_argument("--systeme", help="prompt système ajouté en tête (défaut : "
-                        "aucun)")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer pour compter "
+    parser.add_argument("entree", nargs="?", metavar="ENTREE",
+                        help="fichier JSONL (schémas messages, conversations, "
+                        "question/answer ou instruction/output)")
+    parser.add_argument("--sortie", metavar="DOSSIER", help="dossier où écrire "
+                        "le jeu (Arrow et JSONL) et les rejets")
+    parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
+                        help="correspondance de rôles, par exemple "
+                        "human=user,gpt=assistant")
+    parser.add_argument("--systeme", metavar="TEXTE", help="prompt système "
+                        "ajouté en tête (défaut : aucun)")
+    parser.add_argument("--tokenizer", metavar="NOM", help="tokenizer pour compter "
                         "les jetons (défaut : celui du modèle embarqué)")
-    parser.add_argument("--longueur-max", type=int, default=LONGUEUR_MAX,
+    parser.add_argument("--longueur-max", type=int, default=LONGUEUR_MAX, metavar="N",
                         help=f"jetons au plus par exemple (défaut : {LONGUEUR_MAX})")
     parser.add_argument("--validation", type=float, default=PART_VALIDATION,
+                        metavar="PART",
                         help="part mise de côté pour la validation (défaut : "
-                             f"{PART_VALIDATION})")
+                             f"{PART_VALIDATION})".replace(".", ","))
     args = parser.parse_args(argv)
     try:
         if args.entree is None:
@@ -317,7 +325,7 @@ def main(argv=None):
             dossier = Path(args.sortie or DOSSIER_TRAVAIL)
         else:
             if not args.sortie:
-                parser.error("--sortie DOSSIER est obligatoire avec un fichier")
+                raise ValueError("--sortie DOSSIER est obligatoire avec un fichier")
             roles = {**ROLES_STANDARD, **analyser_roles(args.roles)}
             source = ("fichier", args.entree, *lire_jsonl(args.entree), roles)
             jeu, rejets, comptes = preparer(

@@ -52,6 +52,24 @@ TRADUCTIONS_JSON = {
 }
 
 
+class AideFrancaise(argparse.HelpFormatter):
+    """L'aide d'argparse, avec « utilisation : » au lieu de « usage: »."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix or "utilisation : ")
+
+
+def creer_parser(prog, description):
+    """Un ``ArgumentParser`` dont l'aide (``--help``) est entièrement en français."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=AideFrancaise, add_help=False)
+    parser._positionals.title = "arguments"
+    parser._optionals.title = "options"
+    parser.add_argument("-h", "--help", action="help",
+                        help="affiche cette aide et quitte")
+    return parser
+
+
 class ErreurEntree(Exception):
     """Le fichier d'entrée est illisible dans son ensemble (message en français)."""
 
@@ -219,13 +237,14 @@ def valider_messages(bruts, roles, nettoyer=str.strip):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m tutorial_code.pretraitement_lecture",
+    parser = creer_parser(
+        "python -m tutorial_code.pretraitement_lecture",
         description="Lit un fichier JSONL, détecte son schéma et affiche les "
                     "rejets de la validation (sans rien écrire).")
     parser.add_argument("entree", help="fichier JSONL à examiner")
-    parser.add_argument("--roles", default="", help="correspondance de rôles, "
-                        "par exemple human=user,gpt=assistant")
+    parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
+                        help="correspondance de rôles, par exemple "
+                        "human=user,gpt=assistant")
     args = parser.parse_args(argv)
     try:
         roles = {**ROLES_STANDARD, **analyser_roles(args.roles)}
