@@ -17,10 +17,14 @@ conversation avec le tokenizer du modèle embarqué ; ``--rapide`` s'en tient l�
 """
 
 import argparse
+import copy
 import html
 from typing import NamedTuple
 
 from datasets import Dataset
+
+from tutorial_code.pretraitement import ENTREES  # noqa: F401 (clé du cache)
+from tutorial_code.sorties import capturer
 
 IGNORE = -100  # l'étiquette que la perte de transformers ignore
 
@@ -161,8 +165,38 @@ def decoupage(tokenizer, texte):
     # Le BPE travaille sur des octets : « é » en fait 2 en UTF-8. Un jeton peut
     # n'en contenir qu'un ; décodé seul, il s'affiche alors « � ».
     morceaux = [tokenizer.decode([i]).replace(" ", "␣") for i in ids]
-    return "|".join(morceaux) + f"  ({len(ids)} jetons)"
+    return "|".join(morceaux) + f"  ({len(ids)} jeton{'s' * (len(ids) > 1)})"
 # [fin:decoupage]
+
+
+# [region:erreurs]
+def erreur_gabarit_double(tokenizer, messages):
+    """Une colonne déjà passée au gabarit, que l'entraîneur formate à nouveau."""
+    texte = tokenizer.apply_chat_template(messages, tokenize=False)
+    return tokenizer.apply_chat_template([{"role": "user", "content": texte}],
+                                         tokenize=False)
+
+
+def erreur_bos_double(tokenizer, messages):
+    """Texte formaté (qui commence par son BOS), tokenisé avec un tokenizer qui
+    ajoute lui-même un BOS, comme ceux de Llama 2 et 3 : deux BOS en tête."""
+    texte = tokenizer.apply_chat_template(messages, tokenize=False)
+    llama = copy.deepcopy(tokenizer)
+    llama.add_bos_token = True  # le réglage des tokenizers Llama
+    ids = llama(texte)["input_ids"]  # add_special_tokens=True par défaut
+    return llama.convert_ids_to_tokens(ids[:4])
+
+
+def erreur_eos_absent(tokenizer, messages):
+    """Le collateur « modèle de langue » quand pad = EOS : chaque <|im_end|> est
+    pris pour du remplissage et masqué ; le prompt, lui, compte dans la perte."""
+    from transformers import DataCollatorForLanguageModeling
+
+    ids = rendre(tokenizer, messages)
+    lot = DataCollatorForLanguageModeling(tokenizer, mlm=False)([{"input_ids": ids}])
+    fins = lot["input_ids"][0] == tokenizer.eos_token_id
+    return int(fins.sum()), int((lot["labels"][0][fins] != IGNORE).sum())
+# [fin:erreurs]
 
 
 def vue_html_labels(tokenizer, exemple):
@@ -176,6 +210,118 @@ def vue_html_labels(tokenizer, exemple):
                      f'white-space:pre-wrap">{html.escape(texte)}</span>')
     return ('<div style="font-family:monospace;line-height:1.9;'
             'font-size:90%;margin-bottom:1em">' + "".join(cases) + "</div>\n")
+
+
+PHRASES = [  # (français, anglais) : les mêmes phrases dans les deux langues
+    ("Le remplacement du pare-brise coûte 129,90 €.",
+     "The windshield replacement costs €129.90."),
+    ("Réparer un impact prend environ trente minutes.",
+     "Repairing a chip takes about thirty minutes."),
+    ("Nos agences sont fermées le dimanche.", "Our branches are closed on Sunday."),
+    ("La garantie couvre les fuites pendant deux ans.",
+     "The warranty covers leaks for two years."),
+    ("Après la pose, attendez une heure avant de rouler.",
+     "After fitting, wait one hour before driving."),
+]
+
+
+def produire_sorties(dossier):
+    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
+    from tutorial_code import lots
+
+    # [region:charger]
+    from transformers import AutoTokenizer
+
+    from tutorial_code.modeles import preparer_modele_embarque
+    from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
+
+    tokenizer = AutoTokenizer.from_pretrained(preparer_modele_embarque())
+    jeu = charger_jeu()  # DatasetDict : train, validation
+    # [fin:charger]
+    with capturer(dossier / "decoupage.txt"):
+        # [region:bpe]
+        for texte in ["Le remplacement du pare-brise coûte 129,90 €.",
+                      "The windshield replacement costs €129.90.",
+                      "réparation", "repair", "pare-brise", "windshield"]:
+            print(decoupage(tokenizer, texte))
+        # [fin:bpe]
+    lignes = []
+    for (fr, en), (m_fr, j_fr, r_fr), (m_en, j_en, r_en) in zip(
+            PHRASES, jetons_par_mot(tokenizer, [p[0] for p in PHRASES]),
+            jetons_par_mot(tokenizer, [p[1] for p in PHRASES])):
+        lignes.append([fr, f"{j_fr} / {m_fr}", _virgule(r_fr), en,
+                       f"{j_en} / {m_en}", _virgule(r_en), _virgule(r_fr / r_en)])
+    lots.ecrire_tableau(dossier / "jetons_par_mot.rst",
+                   ["français", "jetons / mots", "jetons par mot", "anglais",
+                    "jetons / mots", "jetons par mot", "rapport"], lignes)
+    with capturer(dossier / "speciaux.txt"):
+        # [region:speciaux]
+        for nom in ("bos_token", "eos_token", "pad_token", "unk_token"):
+            jeton = getattr(tokenizer, nom)
+            identifiant = tokenizer.convert_tokens_to_ids(jeton)
+            print(f"{nom:10s} {jeton!r:16s} id {identifiant}")
+        # [fin:speciaux]
+    with capturer(dossier / "gabarit.txt"):
+        # [region:gabarit]
+        conversation = jeu["train"][0]["messages"]
+        print(tokenizer.apply_chat_template(conversation, tokenize=False))
+        # [fin:gabarit]
+    with capturer(dossier / "invite.txt"):
+        # [region:invite]
+        question = conversation[:2]  # système + utilisateur, sans la réponse
+        print(tokenizer.apply_chat_template(question, tokenize=False,
+                                            add_generation_prompt=True))
+        # [fin:invite]
+    with capturer(dossier / "erreurs.txt"):
+        # [region:montrer-erreurs]
+        courte = [{"role": "user", "content": "Un devis, c'est gratuit ?"},
+                  {"role": "assistant", "content": "Oui, et valable 3 mois."}]
+        print("1) Gabarit appliqué deux fois :")
+        print(erreur_gabarit_double(tokenizer, courte))
+        print("2) Quatre premiers jetons, BOS ajouté deux fois :")
+        print(erreur_bos_double(tokenizer, courte))
+        fins, apprises = erreur_eos_absent(tokenizer, courte)
+        print(f"3) Jetons <|im_end|> : {fins} ; comptés dans la perte : {apprises}")
+        # [fin:montrer-erreurs]
+    with capturer(dossier / "troncature.txt"):
+        # [region:troncature]
+        texte = tokenizer.apply_chat_template(conversation, tokenize=False)
+        coupe = tokenizer(texte, truncation=True, max_length=100)["input_ids"]
+        print("Tronqué à 100 jetons :", repr(tokenizer.decode(coupe)[-50:]))
+        try:
+            tokeniser_conversation(tokenizer, conversation, max_length=100)
+        except ExempleTropLong as erreur:
+            print("Avec tokeniser_conversation :", erreur)
+        # [fin:troncature]
+    with capturer(dossier / "jeu.txt"):
+        # [region:tokeniser-jeu]
+        entrainement, ecartes = tokeniser_jeu(jeu["train"], tokenizer, LONGUEUR_MAX)
+        print(entrainement)
+        print(f"Limite {LONGUEUR_MAX} jetons : {len(ecartes)} exemple(s) écarté(s).")
+        _, ecartes = tokeniser_jeu(jeu["train"], tokenizer, 128)
+        print(f"Limite 128 jetons : {len(ecartes)} écartés, dont :")
+        for index, nb_jetons in ecartes[:3]:
+            print(f"  exemple n° {index} : {nb_jetons} jetons")
+        # [fin:tokeniser-jeu]
+    with capturer(dossier / "labels.txt"):
+        # [region:labels]
+        dialogue = next(e["messages"] for e in jeu["train"]
+                        if e["source"] == "chat" and len(e["messages"]) == 5)
+        exemple = tokeniser_conversation(tokenizer, dialogue)
+        comptes = sum(e != IGNORE for e in exemple["labels"])
+        print(f"{len(exemple['input_ids'])} jetons, dont {comptes} dans la perte")
+        masque = tokenizer.apply_chat_template(
+            dialogue, tokenize=True, return_dict=True,
+            return_assistant_tokens_mask=True)["assistant_masks"]
+        print(f"return_assistant_tokens_mask : {sum(masque)} jeton marqué")
+        # [fin:labels]
+    (dossier / "labels.html").write_text(vue_html_labels(tokenizer, exemple),
+                                          encoding="utf-8")
+    lots.produire_sorties_lots(dossier, tokenizer, jeu, entrainement)
+
+
+def _virgule(x):  # 1.5 → « 1,50 »
+    return f"{x:.2f}".replace(".", ",")
 
 
 def main(argv=None):
