@@ -11,7 +11,6 @@ ENTREE.jsonl --sortie DOSSIER [--roles human=user,gpt=assistant]`` traite un
 fichier quelconque. Les autres chapitres appellent :func:`charger_jeu`.
 """
 
-import csv
 import hashlib
 import json
 import shutil
@@ -25,11 +24,10 @@ import datasets
 from tutorial_code.nettoyage import (
     dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
 from tutorial_code.pretraitement_lecture import (
-    ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, creer_parser,
-    extraire_messages, lire_csv, lire_jsonl, rejet, valider_messages)
+    RACINE, ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, creer_parser,
+    extraire_messages, lire_csv, lire_jsonl, rejet, relatif, valider_messages)
 # [fin:imports]
 
-RACINE = Path(__file__).resolve().parent.parent
 BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"
 DOSSIER_TRAVAIL = RACINE / "_travail" / "donnees"
 ENTREES = ["data/brut/*", "data/test/*", "data/exemples/*"]
@@ -46,13 +44,6 @@ SEUIL_FUITE = 0.5  # idem, entre une question de test et un message d'entraînem
 LONGUEUR_MAX = 512  # jetons : la fenêtre retenue pour l'entraînement sur CPU
 PART_VALIDATION, GRAINE = 0.1, 42
 # [fin:parametres]
-
-
-def relatif(chemin):
-    """Chemin affiché : relatif à la racine du dépôt quand c'est possible."""
-    chemin = Path(chemin).resolve()
-    return str(chemin.relative_to(RACINE)) if chemin.is_relative_to(RACINE) else (
-        str(chemin))
 
 
 def charger_fiche():
@@ -72,9 +63,8 @@ def charger_questions_test():
 def convertir(enregistrements, fichier, roles, source, systeme=None):
     """Valide, nettoie et convertit des enregistrements ; renvoie (exemples, rejets).
 
-    Chaque exemple : ``{"id", "messages", "source", "ref_fiche", "fichier",
-    "ligne"}``,
-    les messages au format system/user/assistant, le prompt système en tête.
+    Un exemple : ``{"id", "messages", "source", "ref_fiche", "fichier", "ligne"}``,
+    ses messages au format system/user/assistant, le prompt système en tête.
     """
     exemples, rejets = [], []
     for ligne, objet in enregistrements:
@@ -84,7 +74,7 @@ def convertir(enregistrements, fichier, roles, source, systeme=None):
             messages = valider_messages(extraire_messages(objet), roles,
                                         nettoyer=nettoyer_texte)
         except ErreurChamp as exc:
-            rejets.append(rejet(relatif(fichier), ligne, exc.champ, exc.raison,
+            rejets.append(rejet(fichier, ligne, exc.champ, exc.raison,
                                 objet))
             continue
         if systeme and messages[0]["role"] != "system":
@@ -106,7 +96,7 @@ def retirer_doublons(exemples, fichier, seuil=SEUIL_DOUBLON):
     copies ne lui apprennent rien et pèsent deux fois dans l'entraînement.
     """
     gardes, doublons = dedoublonner([texte_utilisateur(e) for e in exemples], seuil)
-    rejets = [rejet(relatif(fichier), exemples[d["indice"]]["ligne"], "(ligne)",
+    rejets = [rejet(fichier, exemples[d["indice"]]["ligne"], "(ligne)",
                     f"doublon {d['type']} de la ligne "
                     f"{exemples[d['double_de']]['ligne']} (similarité "
                     f"{d['similarite']:.2f})".replace(".", ","),
@@ -169,8 +159,6 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
         valides, invalides = convertir(enregistrements, fichier, roles, nom,
                                        systeme)
         uniques, doublons = retirer_doublons(valides, fichier)
-        for r in rejets_lecture:
-            r["fichier"] = relatif(r["fichier"])
         rejets += rejets_lecture + invalides + doublons
         exemples += uniques
         comptes["lus"][nom] = len(enregistrements) + len(rejets_lecture)
@@ -342,6 +330,12 @@ def main(argv=None):
     print(f"Écrit dans {relatif(dossier)}/ : arrow/, "
           f"{', '.join(f'{p}.jsonl' for p in jeu)}, rejets.jsonl, comptes.json")
     return 0
+
+
+def produire_sorties(dossier):
+    """Les sorties de la page (voir ``tutorial_code/pretraitement_page.py``)."""
+    from tutorial_code.pretraitement_page import produire_sorties as produire
+    produire(dossier)
 
 
 if __name__ == "__main__":

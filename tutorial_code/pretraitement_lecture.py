@@ -19,6 +19,8 @@ import io
 import json
 from pathlib import Path
 
+RACINE = Path(__file__).resolve().parent.parent
+
 # [region:roles]
 # Les trois rôles qu'attend le gabarit de discussion du modèle.
 ROLES_CIBLES = ("system", "user", "assistant")
@@ -82,9 +84,15 @@ class ErreurChamp(ValueError):
         self.champ, self.raison = champ, raison
 
 
+def relatif(chemin):
+    """Chemin affiché : relatif à la racine du dépôt quand c'est possible."""
+    chemin = Path(chemin).resolve()
+    return str(chemin.relative_to(RACINE) if chemin.is_relative_to(RACINE) else chemin)
+
+
 def rejet(fichier, ligne, champ, raison, contenu=None):
     """Une entrée du fichier des rejets : où, quoi, pourquoi."""
-    return {"fichier": str(fichier), "ligne": ligne, "champ": champ,
+    return {"fichier": relatif(fichier), "ligne": ligne, "champ": champ,
             "raison": raison, "contenu": contenu}
 
 
