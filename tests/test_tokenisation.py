@@ -191,4 +191,4 @@ def test_gabarit_sans_propriete_de_prefixe(tokenizer_minuscule):
 def test_main_aide_en_francais(capsys):
     with pytest.raises(SystemExit):
         tokenisation.main(["--help"])
-    assert "conversation de démonstration" in capsys.readouterr().out
+    assert "exemples trop longs" in capsys.readouterr().out

@@ -188,7 +188,9 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
     from tutorial_code.pretraitement import LONGUEUR_MAX
     from tutorial_code.sorties import capturer
 
+    # [region:modele]
     modele, _ = charger_modele(MODELE_EMBARQUE, dtype=torch.float32, verbeux=False)
+    # [fin:modele]
     with capturer(dossier / "cote.txt"), torch.inference_mode():
         # [region:cote]
         textes = [tokenizer.apply_chat_template(
@@ -230,9 +232,10 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
                    [[nom, f"{100 * p:.1f} %".replace(".", ",")]
                     for nom, p in parts.items()])
     figure_gaspillage(longueurs, parts, dossier / "gaspillage.png")
+    utiles = f"{sum(longueurs):,}".replace(",", " ")  # 50244 → « 50 244 »
     (dossier / "gaspillage_lots.txt").write_text(
-        f"{len(longueurs)} exemples, {sum(longueurs)} jetons utiles, "
-        f"lots de 8, max_length = {LONGUEUR_MAX}")
+        f"{len(longueurs)} exemples, {utiles} jetons utiles, lots de 8, "
+        f"max_length = {LONGUEUR_MAX}", encoding="utf-8")
 
 
 def main(argv=None):

@@ -17,8 +17,6 @@ conversation avec le tokenizer du modèle embarqué ; ``--rapide`` s'en tient l�
 """
 
 import argparse
-import copy
-import html
 from typing import NamedTuple
 
 from datasets import Dataset
@@ -94,8 +92,8 @@ def tokeniser_conversation(tokenizer, messages, max_length=None):
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        debut = _longueur_prefixe(tokenizer, messages[:i], input_ids, True)
-        fin = _longueur_prefixe(tokenizer, messages[:i + 1], input_ids, False)
+        debut = longueur_prefixe(tokenizer, messages[:i], input_ids, True)
+        fin = longueur_prefixe(tokenizer, messages[:i + 1], input_ids, False)
         # Le tour se termine par « <|im_end|> » puis « \n » : on garde le jeton
         # de fin de tour (c'est lui qui apprend au modèle à s'arrêter), pas ce
         # qui le suit. Fin de tour = dernier jeton spécial du tour.
@@ -108,7 +106,8 @@ def tokeniser_conversation(tokenizer, messages, max_length=None):
 # [fin:contrat]
 
 
-def _longueur_prefixe(tokenizer, prefixe, input_ids, add_generation_prompt):
+# [region:prefixe]
+def longueur_prefixe(tokenizer, prefixe, input_ids, add_generation_prompt):
     """Nombre de jetons de ``prefixe`` rendu seul ; vérifie qu'il préfixe le tout."""
     ids = rendre(tokenizer, prefixe, add_generation_prompt)
     if input_ids[:len(ids)] != ids:
@@ -120,6 +119,7 @@ def _longueur_prefixe(tokenizer, prefixe, input_ids, add_generation_prompt):
             "gabarit avec des marqueurs {% generation %} et "
             "return_assistant_tokens_mask=True.")
     return len(ids)
+# [fin:prefixe]
 
 
 # [region:jeu]
@@ -146,94 +146,28 @@ def tokeniser_jeu(dataset, tokenizer, max_length):
 # [fin:jeu]
 
 
-# [region:jetons-par-mot]
-def jetons_par_mot(tokenizer, phrases):
-    """Pour chaque phrase : (mots, jetons, jetons par mot)."""
-    lignes = []
-    for phrase in phrases:
-        mots = len(phrase.split())
-        jetons = len(tokenizer(phrase, add_special_tokens=False)["input_ids"])
-        lignes.append((mots, jetons, jetons / mots))
-    return lignes
-# [fin:jetons-par-mot]
-
-
-# [region:decoupage]
-def decoupage(tokenizer, texte):
-    """Le texte de chaque jeton, séparés par « | » ; « ␣ » marque une espace."""
-    ids = tokenizer(texte, add_special_tokens=False)["input_ids"]
-    # Le BPE travaille sur des octets : « é » en fait 2 en UTF-8. Un jeton peut
-    # n'en contenir qu'un ; décodé seul, il s'affiche alors « � ».
-    morceaux = [tokenizer.decode([i]).replace(" ", "␣") for i in ids]
-    return "|".join(morceaux) + f"  ({len(ids)} jeton{'s' * (len(ids) > 1)})"
-# [fin:decoupage]
-
-
-# [region:erreurs]
-def erreur_gabarit_double(tokenizer, messages):
-    """Une colonne déjà passée au gabarit, que l'entraîneur formate à nouveau."""
-    texte = tokenizer.apply_chat_template(messages, tokenize=False)
-    return tokenizer.apply_chat_template([{"role": "user", "content": texte}],
-                                         tokenize=False)
-
-
-def erreur_bos_double(tokenizer, messages):
-    """Texte formaté (qui commence par son BOS), tokenisé avec un tokenizer qui
-    ajoute lui-même un BOS, comme ceux de Llama 2 et 3 : deux BOS en tête."""
-    texte = tokenizer.apply_chat_template(messages, tokenize=False)
-    llama = copy.deepcopy(tokenizer)
-    llama.add_bos_token = True  # le réglage des tokenizers Llama
-    ids = llama(texte)["input_ids"]  # add_special_tokens=True par défaut
-    return llama.convert_ids_to_tokens(ids[:4])
-
-
-def erreur_eos_absent(tokenizer, messages):
-    """Le collateur « modèle de langue » quand pad = EOS : chaque <|im_end|> est
-    pris pour du remplissage et masqué ; le prompt, lui, compte dans la perte."""
-    from transformers import DataCollatorForLanguageModeling
-
-    ids = rendre(tokenizer, messages)
-    lot = DataCollatorForLanguageModeling(tokenizer, mlm=False)([{"input_ids": ids}])
-    fins = lot["input_ids"][0] == tokenizer.eos_token_id
-    return int(fins.sum()), int((lot["labels"][0][fins] != IGNORE).sum())
-# [fin:erreurs]
-
-
-def vue_html_labels(tokenizer, exemple):
-    """Chaque jeton dans une case : vert s'il compte dans la perte, gris sinon."""
-    cases = []
-    for jeton, etiquette in zip(exemple["input_ids"], exemple["labels"]):
-        texte = tokenizer.decode([jeton]).replace("\n", "↵\n")
-        style = ("background:#c8f0c8;color:#064d06" if etiquette != IGNORE
-                 else "background:#eeeeee;color:#777777")
-        cases.append(f'<span style="{style};border:1px solid #fff;'
-                     f'white-space:pre-wrap">{html.escape(texte)}</span>')
-    return ('<div style="font-family:monospace;line-height:1.9;'
-            'font-size:90%;margin-bottom:1em">' + "".join(cases) + "</div>\n")
-
-
-PHRASES = [  # (français, anglais) : les mêmes phrases dans les deux langues
-    ("Le remplacement du pare-brise coûte 129,90 €.",
-     "The windshield replacement costs €129.90."),
-    ("Réparer un impact prend environ trente minutes.",
-     "Repairing a chip takes about thirty minutes."),
-    ("Nos agences sont fermées le dimanche.", "Our branches are closed on Sunday."),
-    ("La garantie couvre les fuites pendant deux ans.",
-     "The warranty covers leaks for two years."),
-    ("Après la pose, attendez une heure avant de rouler.",
-     "After fitting, wait one hour before driving."),
-]
-
-
 def produire_sorties(dossier):
     """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
-    from tutorial_code import lots
+    from tutorial_code import jetons, lots
 
     # [region:charger]
-    from transformers import AutoTokenizer
+    import copy
+    import random
 
-    from tutorial_code.modeles import preparer_modele_embarque
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, DataCollatorWithFlattening
+
+    from tutorial_code.lots import (FACTEUR_MEGA_LOT, collate_packing,
+                                    collate_padding, gaspillage_padding)
+    from tutorial_code.modeles import (MODELE_EMBARQUE, charger_modele,
+                                       preparer_modele_embarque)
     from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
+    from tutorial_code.jetons import (decoupage, erreur_bos_double,
+                                      erreur_eos_absent, erreur_gabarit_double)
+    from tutorial_code.tokenisation import (
+        IGNORE, ExempleEcarte, ExempleTropLong, longueur_prefixe, rendre,
+        tokeniser_conversation, tokeniser_jeu)
 
     tokenizer = AutoTokenizer.from_pretrained(preparer_modele_embarque())
     jeu = charger_jeu()  # DatasetDict : train, validation
@@ -245,15 +179,7 @@ def produire_sorties(dossier):
                       "réparation", "repair", "pare-brise", "windshield"]:
             print(decoupage(tokenizer, texte))
         # [fin:bpe]
-    lignes = []
-    for (fr, en), (m_fr, j_fr, r_fr), (m_en, j_en, r_en) in zip(
-            PHRASES, jetons_par_mot(tokenizer, [p[0] for p in PHRASES]),
-            jetons_par_mot(tokenizer, [p[1] for p in PHRASES])):
-        lignes.append([fr, f"{j_fr} / {m_fr}", _virgule(r_fr), en,
-                       f"{j_en} / {m_en}", _virgule(r_en), _virgule(r_fr / r_en)])
-    lots.ecrire_tableau(dossier / "jetons_par_mot.rst",
-                   ["français", "jetons / mots", "jetons par mot", "anglais",
-                    "jetons / mots", "jetons par mot", "rapport"], lignes)
+    jetons.tableau_jetons_par_mot(tokenizer, dossier / "jetons_par_mot.rst")
     with capturer(dossier / "speciaux.txt"):
         # [region:speciaux]
         for nom in ("bos_token", "eos_token", "pad_token", "unk_token"):
@@ -315,34 +241,38 @@ def produire_sorties(dossier):
             return_assistant_tokens_mask=True)["assistant_masks"]
         print(f"return_assistant_tokens_mask : {sum(masque)} jeton marqué")
         # [fin:labels]
-    (dossier / "labels.html").write_text(vue_html_labels(tokenizer, exemple),
-                                          encoding="utf-8")
+    html_labels = jetons.vue_html_labels(tokenizer, exemple)
+    (dossier / "labels.html").write_text(html_labels, encoding="utf-8")
     lots.produire_sorties_lots(dossier, tokenizer, jeu, entrainement)
-
-
-def _virgule(x):  # 1.5 → « 1,50 »
-    return f"{x:.2f}".replace(".", ",")
 
 
 def main(argv=None):
     from transformers import AutoTokenizer
 
+    from tutorial_code.lots import gaspillage_padding
     from tutorial_code.modeles import preparer_modele_embarque
+    from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
 
     parser = argparse.ArgumentParser(
         prog="python -m tutorial_code.tokenisation",
-        description="Tokenise une conversation de démonstration avec le tokenizer "
-                    "du modèle embarqué et montre les jetons qui comptent dans "
-                    "la perte.")
+        description="Tokenise les conversations de Vitrexpress Auto avec le "
+                    "tokenizer du modèle embarqué : exemples trop longs, part de "
+                    "remplissage selon la mise en lots.")
     parser.add_argument("--rapide", action="store_true",
                         help="la conversation de démonstration seulement "
                              "(pour les tests)")
     args = parser.parse_args(argv)
     tokenizer = AutoTokenizer.from_pretrained(preparer_modele_embarque())
     exemple = tokeniser_conversation(tokenizer, CONVERSATION_DEMO)
-    print(tokenizer.apply_chat_template(CONVERSATION_DEMO, tokenize=False))
-    print(f"{len(exemple['input_ids'])} jetons, dont "
+    print(f"Démonstration : {len(exemple['input_ids'])} jetons, dont "
           f"{sum(e != IGNORE for e in exemple['labels'])} dans la perte.")
+    if not args.rapide:
+        jeu, ecartes = tokeniser_jeu(charger_jeu()["train"], tokenizer, LONGUEUR_MAX)
+        print(f"Entraînement : {len(jeu)} exemples gardés, {len(ecartes)} écartés "
+              f"(plus de {LONGUEUR_MAX} jetons).")
+        parts = gaspillage_padding(jeu["longueur"], 8, LONGUEUR_MAX)
+        for nom, part in parts.items():
+            print(f"  {nom:40s} {part:6.1%}")
     return 0
 
 
