@@ -67,11 +67,11 @@ def anonymiser(texte):
 # [fin:etapes]
 
 
+# [region:nettoyer]
 ETAPES = [normaliser_unicode, retirer_html, normaliser_espaces, anonymiser,
           normaliser_unicode]
 
 
-# [region:nettoyer]
 def nettoyer_texte(texte, max_passes=5):
     """Applique toutes les étapes, jusqu'à ce que le texte ne change plus.
 

@@ -154,7 +154,7 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
     rôles)`` ; ``comptes[étape][nom]`` : le nombre d'exemples après chaque étape.
     """
     exemples, rejets = [], []
-    comptes = {etape: {} for etape in ETAPES}
+    comptes = {etape: {} for etape in ETAPES_COMPTES}
     for nom, fichier, enregistrements, rejets_lecture, roles in sources:
         valides, invalides = convertir(enregistrements, fichier, roles, nom,
                                        systeme)
@@ -191,7 +191,7 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
 # [fin:preparer]
 
 
-ETAPES = ["lus", "valides", "uniques", "sans fuite", "assez courts", "train",
+ETAPES_COMPTES = ["lus", "valides", "uniques", "sans fuite", "assez courts", "train",
           "validation"]
 
 

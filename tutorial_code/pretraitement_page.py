@@ -8,9 +8,7 @@ DOSSIER`` (la construction passe par ``python -m tutorial_code.sorties``).
 
 import contextlib
 import statistics
-from textwrap import shorten
 import time
-from pathlib import Path
 
 import matplotlib
 
@@ -21,19 +19,37 @@ from tutorial_code.pretraitement import RACINE  # noqa: E402
 from tutorial_code.pretraitement_lecture import creer_parser  # noqa: E402
 from tutorial_code.sorties import capturer  # noqa: E402
 
+# Les imports de la page : tout ce qu'il faut pour exécuter ses blocs, copiés
+# dans l'ordre, dans une seule session Python (certains ne servent qu'à eux).
 # [region:imports]
+import csv
+import html
+import io
+import json
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+from textwrap import shorten
+
 import datasets
 
-from tutorial_code.nettoyage import ETAPES, jaccard, nettoyer_texte, trigrammes
+from tutorial_code.nettoyage import texte_utilisateur
 from tutorial_code.pretraitement import (
-    BRUT, ROLES_ENTREPRISE, charger_jeu, charger_questions_test, charger_tokenizer,
-    compter_jetons, main, preparer_entreprise, texte_utilisateur)
+    BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_questions_test, charger_tokenizer,
+    compter, empreinte_entrees, main)
 from tutorial_code.pretraitement_lecture import (
-    ROLES_STANDARD, ErreurChamp, analyser_roles, detecter_schema,
-    extraire_messages, lire_csv, lire_jsonl, valider_messages)
+    ROLES_STANDARD, TRADUCTIONS_JSON, ErreurChamp, ErreurEntree, analyser_roles,
+    detecter_schema, extraire_messages, lire_texte, rejet, relatif)
 # [fin:imports]
 
-COLONNES_FAQ = ["id", "ref_fiche", "question", "reponse", "maj"]
+# Ce que la page montre en entier (fonctions, réglages) vient de leurs modules.
+from tutorial_code.nettoyage import (  # noqa: E402
+    ETAPES, jaccard, nettoyer_texte, trigrammes)
+from tutorial_code.pretraitement import (  # noqa: E402
+    ROLES_ENTREPRISE, charger_jeu, compter_jetons, preparer_entreprise)
+from tutorial_code.pretraitement_lecture import (  # noqa: E402
+    lire_csv, lire_jsonl, valider_messages)
 
 
 def nombre(x, decimales=0):
@@ -87,9 +103,12 @@ def tableau_statistiques(stats):
 def figure_statistiques(stats, chemin):
     """Histogramme des longueurs par rôle ; tours par conversation."""
     fig, (gauche, droite) = plt.subplots(1, 2, figsize=(10, 3.6))
+    plus_long = max(v for longueurs, _ in stats.values()
+                    for valeurs in longueurs.values() for v in valeurs)
+    bornes = range(0, plus_long + 10, 10)  # les mêmes classes pour les deux rôles
     for role, couleur in (("user", "tab:blue"), ("assistant", "tab:orange")):
         valeurs = [v for longueurs, _ in stats.values() for v in longueurs[role]]
-        gauche.hist(valeurs, bins=30, alpha=0.6, color=couleur, label=role)
+        gauche.hist(valeurs, bins=bornes, alpha=0.6, color=couleur, label=role)
     gauche.set(xlabel="longueur du message (caractères)", ylabel="messages",
                title="Longueur des messages par rôle")
     gauche.legend()
@@ -121,6 +140,13 @@ def avant_apres(textes):
           f"  après : {nettoyer_texte(brut)!r}")
 
 
+def similarite_max_gardee(jeu):
+    """La plus forte similarité entre deux questions de FAQ restées dans le jeu."""
+    tri = [trigrammes(texte_utilisateur(e)) for partie in jeu.values()
+           for e in partie if e["source"] == "faq"]
+    return max(jaccard(a, b) for i, a in enumerate(tri) for b in tri[i + 1:])
+
+
 def tableau_comptes(comptes):
     """Le nombre d'exemples par source après chaque étape."""
     lignes = [[etape, c.get("faq", 0), c.get("chat", 0), sum(c.values())]
@@ -150,7 +176,8 @@ def executer_page(dossier):
         # [fin:load_dataset]
     with capturer(dossier / "lecture.txt"):
         # [region:lecture]
-        faq, rejets_faq = lire_csv(BRUT / "faq_export.csv", COLONNES_FAQ)
+        faq, rejets_faq = lire_csv(BRUT / "faq_export.csv",
+                                   ["id", "ref_fiche", "question", "reponse", "maj"])
         chats, rejets_chats = lire_jsonl(BRUT / "conversations_support.jsonl")
         print(f"FAQ : {len(faq)} enregistrements, {len(rejets_faq)} rejetés "
               "dès la lecture")
@@ -184,7 +211,9 @@ def executer_page(dossier):
         print(jeu)
         # [fin:chaine]
     duree = time.perf_counter() - debut
-    (dossier / "duree_chaine.txt").write_text(nombre(duree, 1))
+    (dossier / "duree_chaine.rst").write_text(
+        "Sur la machine qui a construit ce site, cette chaîne complète (tokenizer "
+        f"compris) a pris {nombre(duree, 1)} s.\n")
     (dossier / "comptes.rst").write_text(tableau_comptes(comptes))
     lignes = [[r["fichier"].removeprefix("data/brut/"), r["ligne"], r["champ"],
                r["raison"]] for r in rejets if not r["raison"].startswith("doublon")]
@@ -194,6 +223,8 @@ def executer_page(dossier):
         for r in rejets:
             if r["raison"].startswith("doublon"):
                 print(f"ligne {r['ligne']:>3} : {r['contenu']!r} — {r['raison']}")
+        print(f"Plus forte similarité entre deux questions gardées : "
+              f"{nombre(similarite_max_gardee(jeu), 2)}")
     with capturer(dossier / "exemple_chat.txt"):
         # [region:exemple]
         exemple = next(e for e in jeu["train"] if e["source"] == "chat")
@@ -217,8 +248,8 @@ def executer_page(dossier):
         score, qid, question = max(
             (jaccard(tri, trigrammes(texte_utilisateur(e))), qid, texte_utilisateur(e))
             for partie in jeu.values() for e in partie for qid, tri in tests)
-        print(f"Similarité maximale avec le jeu de test : {nombre(score, 2)} ({qid}, "
-              f"« {question[:60]} »)")
+        print(f"Similarité maximale avec le jeu de test : {score:.2f} ".replace(
+            ".", ",") + f"({qid}, « {question} »)")
         # [fin:fuites]
     with capturer(dossier / "jetons.txt"):
         # [region:jetons]
