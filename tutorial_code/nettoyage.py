@@ -9,7 +9,6 @@ Exécutable : ``python -m tutorial_code.nettoyage "TEXTE"`` affiche le texte
 nettoyé, étape par étape.
 """
 
-import argparse
 import html
 import re
 import unicodedata
@@ -180,8 +179,10 @@ def trouver_fuites(exemples, questions, seuil=0.5):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m tutorial_code.nettoyage",
+    from tutorial_code.pretraitement_lecture import creer_parser
+
+    parser = creer_parser(
+        "python -m tutorial_code.nettoyage",
         description="Nettoie un texte (NFC, HTML, espaces, anonymisation) et "
                     "affiche le résultat de chaque étape.")
     parser.add_argument("texte", help="le texte à nettoyer (entre guillemets)")

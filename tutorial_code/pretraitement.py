@@ -13,6 +13,7 @@ fichier quelconque. Les autres chapitres appellent :func:`charger_jeu`.
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 from functools import lru_cache
@@ -229,7 +230,7 @@ def sauvegarder(jeu, rejets, comptes, dossier):
     ne voit jamais un jeu à moitié écrit.
     """
     dossier = Path(dossier)
-    provisoire = dossier.with_name(dossier.name + ".partiel")
+    provisoire = dossier.with_name(f"{dossier.name}.partiel-{os.getpid()}")
     shutil.rmtree(provisoire, ignore_errors=True)
     jeu.save_to_disk(provisoire / "arrow")
     for partie, contenu in jeu.items():

@@ -249,7 +249,7 @@ def main(argv=None):
         "python -m tutorial_code.pretraitement_lecture",
         description="Lit un fichier JSONL, détecte son schéma et affiche les "
                     "rejets de la validation (sans rien écrire).")
-    parser.add_argument("entree", help="fichier JSONL à examiner")
+    parser.add_argument("entree", metavar="FICHIER", help="fichier JSONL à examiner")
     parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
                         help="correspondance de rôles, par exemple "
                         "human=user,gpt=assistant")
