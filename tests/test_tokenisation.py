@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from tutorial_code import tokenisation
+from tutorial_code import jetons, tokenisation
 from tutorial_code.modeles import preparer_modele_embarque
 from tutorial_code.tokenisation import (
     CONVERSATION_DEMO, IGNORE, ExempleTropLong, GabaritIncompatible,
@@ -192,3 +192,19 @@ def test_main_aide_en_francais(capsys):
     with pytest.raises(SystemExit):
         tokenisation.main(["--help"])
     assert "exemples trop longs" in capsys.readouterr().out
+
+
+def test_jetons_aide_en_francais(capsys):
+    with pytest.raises(SystemExit):
+        jetons.main(["--help"])
+    assert "découpage en jetons" in capsys.readouterr().out
+
+
+@pytest.mark.modele_reel
+def test_erreurs_classiques(tokenizer_reel):
+    courte = CONVERSATION_DEMO[:3]
+    assert jetons.erreur_bos_double(tokenizer_reel, courte)[:2] == [
+        "<|im_start|>", "<|im_start|>"]
+    assert jetons.erreur_eos_absent(tokenizer_reel, courte) == (3, 0)  # 3 tours
+    double = jetons.erreur_gabarit_double(tokenizer_reel, courte)
+    assert double.count("<|im_start|>system") == 2
