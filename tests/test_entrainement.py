@@ -1,0 +1,135 @@
+"""La boucle d'entraînement, sur le petit Llama aléatoire (rapide)."""
+
+import copy
+
+import pytest
+import torch
+
+from tests.conftest import construire_modele
+from tutorial_code.entrainement import (
+    ConfigEntrainement, PointDeRepriseIncompatible, appliquer_methode, entrainer,
+    facteur_lr, perte_moyenne, perte_somme)
+from tutorial_code.lots import collate_packing, collate_padding
+from tutorial_code.memoire import compter_lora, compter_parametres
+from tutorial_code.tokenisation import tokeniser_conversation
+
+CONVERSATIONS = [
+    [("Combien coûte un pare-brise ?", "Le remplacement coûte 129 €.")],
+    [("Vous êtes ouverts le samedi ?", "Oui, de 8 h 30 à 18 h.")],
+    [("Quelle garantie ?", "La garantie couvre les fuites pendant 2 ans."),
+     ("Et le délai ?", "Comptez 48 h.")],
+    [("Bonjour", "Bonjour, que puis-je pour vous ?")],
+]
+
+
+@pytest.fixture(scope="module")
+def exemples(tokenizer_minuscule):
+    sortie = []
+    for tours in CONVERSATIONS:
+        messages = [{"role": "system", "content": "Tu es un assistant utile."}]
+        for question, reponse in tours:
+            messages += [{"role": "user", "content": question},
+                         {"role": "assistant", "content": reponse}]
+        sortie.append(tokeniser_conversation(tokenizer_minuscule, messages))
+    return sortie
+
+
+def config_rapide(**kw):
+    base = dict(num_epochs=4, lr=1e-2, taille_lot=2, warmup=0.1, lora_r=4,
+                lora_alpha=8)
+    base.update(kw)
+    return ConfigEntrainement(**base)
+
+
+def test_la_perte_baisse_en_surapprenant(tokenizer_minuscule, exemples):
+    model = construire_modele(tokenizer_minuscule)
+    config = config_rapide(methode="complet", num_epochs=30, lr=1e-2)
+    avant = perte_moyenne(model, exemples, config)
+    entrainer(model, exemples, None, config)
+    apres = perte_moyenne(model, exemples, config)
+    assert apres < 0.5 * avant
+
+
+def test_perte_empaquetee_egale_perte_du_modele(tokenizer_minuscule, exemples):
+    # Notre perte (logits_to_keep, étiquettes décalées, somme / jetons) est celle
+    # de transformers sur les mêmes exemples remplis à droite.
+    model = construire_modele(tokenizer_minuscule)
+    with torch.no_grad():
+        perte, k = perte_somme(model, collate_packing(exemples))
+        lot = collate_padding(exemples, tokenizer_minuscule.pad_token_id)
+        reference = model(**lot).loss
+    torch.testing.assert_close(perte / k, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_lora_ne_change_que_les_adaptateurs(tokenizer_minuscule, exemples):
+    model = appliquer_methode(construire_modele(tokenizer_minuscule), config_rapide())
+    avant = {n: p.detach().clone() for n, p in model.named_parameters()}
+    entrainer(model, exemples, None, config_rapide(num_epochs=1))
+    for nom, p in model.named_parameters():
+        change = not torch.equal(avant[nom], p)
+        assert change == ("lora_" in nom), nom  # la base est gelée
+        assert p.requires_grad == ("lora_" in nom), nom
+
+
+def test_compte_lora_egal_peft_et_formule(tokenizer_minuscule):
+    base = construire_modele(tokenizer_minuscule)
+    assert sum(p.numel() for p in base.parameters()) == compter_parametres(base.config)
+    model = appliquer_methode(base, config_rapide(lora_r=4))
+    entrainables, _ = model.get_nb_trainable_parameters()
+    # 2 couches × 4 × [(64+64) + (64+32) × 2 + (64+64) + (64+128) × 2 + (128+64)]
+    assert entrainables == compter_lora(base.config, 4) == 2 * 4 * 1024
+
+
+def test_echauffement_puis_cosinus():
+    assert facteur_lr(0, 100, 0.1) == pytest.approx(0.1)
+    assert facteur_lr(9, 100, 0.1) == pytest.approx(1.0)
+    assert facteur_lr(10, 100, 0.1) == pytest.approx(1.0)
+    assert facteur_lr(55, 100, 0.1) == pytest.approx(0.5)
+    assert facteur_lr(99, 100, 0.1) < 0.001
+
+
+def test_accumulation_egale_grand_lot(tokenizer_minuscule, exemples):
+    # 2 micro-lots de 2 accumulés = 1 lot de 4 : mêmes poids après une mise à jour.
+    configs = [config_rapide(methode="complet", num_epochs=1, taille_lot=4),
+               config_rapide(methode="complet", num_epochs=1, taille_lot=2,
+                             accumulation=2)]
+    poids = []
+    for config in configs:
+        model = construire_modele(tokenizer_minuscule)
+        # Même ordre d'exemples : le plan dépend de la graine et de la taille du lot,
+        # donc on fixe l'ordre en ne gardant qu'une mise à jour sur des exemples
+        # triés de la même façon.
+        entrainer(model, exemples, None, config)
+        poids.append(model.model.layers[0].mlp.up_proj.weight.detach())
+    diff = (poids[0] - poids[1]).abs().max().item()
+    assert diff < 1e-5
+
+
+def test_reprise_reproduit_un_entrainement_ininterrompu(
+        tokenizer_minuscule, exemples, tmp_path):
+    config = config_rapide(num_epochs=3)
+    continu = appliquer_methode(construire_modele(tokenizer_minuscule), config)
+    h_continu = entrainer(continu, exemples, None, config)
+
+    interrompu = appliquer_methode(construire_modele(tokenizer_minuscule), config)
+    entrainer(interrompu, exemples, None, config, sortie=tmp_path, sauver_tous=2,
+              arreter_apres=4)
+    repris = appliquer_methode(construire_modele(tokenizer_minuscule), config)
+    h_repris = entrainer(repris, exemples, None, config, sortie=tmp_path,
+                         sauver_tous=2)
+    assert h_repris["perte"] == pytest.approx(h_continu["perte"], abs=1e-6)
+    for (n, a), (_, b) in zip(continu.named_parameters(), repris.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=n)
+
+
+def test_reprise_refuse_une_autre_configuration(tokenizer_minuscule, exemples,
+                                                tmp_path):
+    config = config_rapide(num_epochs=2)
+    model = appliquer_methode(construire_modele(tokenizer_minuscule), config)
+    entrainer(model, exemples, None, config, sortie=tmp_path, sauver_tous=2,
+              arreter_apres=2)
+    autre = copy.replace(config, lr=5e-3) if hasattr(copy, "replace") else None
+    autre = autre or ConfigEntrainement(**{**config.__dict__, "lr": 5e-3})
+    model = appliquer_methode(construire_modele(tokenizer_minuscule), autre)
+    with pytest.raises(PointDeRepriseIncompatible, match="lr"):
+        entrainer(model, exemples, None, autre, sortie=tmp_path, sauver_tous=2)
