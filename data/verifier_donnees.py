@@ -6,7 +6,7 @@ Usage : python3 data/verifier_donnees.py
 Code de sortie 0 si tout est conforme, 1 sinon (la liste des échecs est affichée).
 
 Ce script ne modifie rien : il vérifie la cohérence entre la fiche de faits,
-l'export FAQ, les conversations et le jeu de test, et compte les défauts
+l'export FAQ, les tickets clients, les conversations et le jeu de test, et compte les défauts
 volontaires qui doivent rester présents dans les fichiers bruts.
 """
 import csv
@@ -27,6 +27,9 @@ FAQ_REPONSES_VIDES = 4
 FAQ_REPONSES_PII = 4
 SUPPORT_LIGNES_INVALIDES = 5
 SEUIL_JACCARD = 0.5
+TICKETS_PAR_FAIT = 12
+SEUIL_TICKETS_TEST = 0.45   # tickets ↔ questions de test
+SEUIL_TICKETS_DOUBLON = 0.8  # tickets ↔ tickets et tickets ↔ FAQ
 
 RE_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 RE_TEL = re.compile(r"(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}")
@@ -229,6 +232,54 @@ for nom, test_format in FORMATS.items():
     lignes = lire_jsonl(DATA / "exemples" / nom)
     bons = sum(1 for _, o in lignes if o is not None and test_format(o))
     verifier(bons == len(lignes) and 8 <= bons <= 12, f"{nom} : {bons}/{len(lignes)} enregistrements valides (8 à 12)")
+
+# ------------------------------------------------------------------ tickets clients
+print("== brut/tickets_clients.csv")
+with open(DATA / "brut/tickets_clients.csv", encoding="utf-8", newline="") as fh:
+    lecteur = csv.reader(fh)
+    entete_tk = next(lecteur)
+    lignes_tk = list(lecteur)
+verifier(entete_tk == ["id", "ref_fiche", "question"], "en-tête des tickets")
+verifier(all(len(l) == 3 for l in lignes_tk), "3 colonnes sur chaque ligne")
+lignes_tk = [l for l in lignes_tk if len(l) == 3]
+attendu_tk = TICKETS_PAR_FAIT * len(CLES)
+verifier(len(lignes_tk) == attendu_tk, f"{len(lignes_tk)} tickets (attendu : {attendu_tk})")
+verifier([l[0] for l in lignes_tk] == [f"K{i:04d}" for i in range(1, len(lignes_tk) + 1)],
+         "identifiants K0001… consécutifs")
+par_fait_tk = Counter(l[1] for l in lignes_tk)
+mauvais_tk = sorted(f for f in set(CLES) | set(par_fait_tk) if par_fait_tk[f] != TICKETS_PAR_FAIT)
+verifier(not mauvais_tk, f"{TICKETS_PAR_FAIT} tickets par fait {mauvais_tk[:5] or ''}")
+verifier(all(q.strip() and q == unicodedata.normalize("NFC", q).strip() and "  " not in q
+             for _, _, q in lignes_tk), "questions non vides, NFC, sans espaces parasites")
+verifier(not any(RE_EMAIL.search(q) or RE_TEL.search(q) or re.search(r"<[a-z/][^>]*>|&[a-z#0-9]+;", q)
+                 for _, _, q in lignes_tk), "ni données personnelles ni HTML")
+
+tk_tri = [trigrammes(q) for _, _, q in lignes_tk]
+test_tri = [(t["id"], trigrammes(t["question"])) for t in test]
+pire_tk = (0.0, "", "")
+proches_test = []
+for (kid, _, _), kt in zip(lignes_tk, tk_tri):
+    for tid, tt in test_tri:
+        j = jaccard(kt, tt)
+        if j > pire_tk[0]:
+            pire_tk = (j, kid, tid)
+        if j >= SEUIL_TICKETS_TEST:
+            proches_test.append((kid, tid, round(j, 2)))
+print(f"  info   similarité maximale avec le test : {pire_tk[0]:.2f} ({pire_tk[1]} ↔ {pire_tk[2]})")
+verifier(not proches_test, f"Jaccard tickets ↔ test < {SEUIL_TICKETS_TEST} {proches_test[:5] or ''}")
+
+faq_tri = [trigrammes(r[2]) for r in lignes_faq if len(r) > 2]
+faq_tri += [trigrammes(html.unescape(r[2])) for r in lignes_faq if len(r) > 2]
+doublons_tk = []
+pire_dbl = 0.0
+for i, kt in enumerate(tk_tri):
+    for autre in tk_tri[i + 1:] + faq_tri:
+        j = jaccard(kt, autre)
+        pire_dbl = max(pire_dbl, j)
+        if j >= SEUIL_TICKETS_DOUBLON:
+            doublons_tk.append((lignes_tk[i][0], round(j, 2)))
+print(f"  info   similarité maximale entre tickets ou avec la FAQ : {pire_dbl:.2f}")
+verifier(not doublons_tk, f"Jaccard tickets ↔ tickets / FAQ < {SEUIL_TICKETS_DOUBLON} {doublons_tk[:5] or ''}")
 
 # ------------------------------------------------------------------ bilan
 print()
