@@ -35,10 +35,8 @@ ENTREES = ["data/brut/*", "data/test/*", "data/exemples/*"]
 datasets.disable_progress_bars()  # des sorties lisibles dans les pages
 
 # [region:parametres]
-PROMPT_SYSTEME = ("Tu es l'assistant de Vitrexpress Auto, spécialiste de la "
-                  "réparation et du remplacement de vitrages automobiles. Réponds "
-                  "en français, poliment et brièvement, avec les informations "
-                  "exactes de l'entreprise.")
+# Court : il précède chaque exemple, et chaque jeton coûte sur CPU.
+PROMPT_SYSTEME = "Tu es l'assistant de Vitrexpress Auto (vitrage automobile)."
 ROLES_ENTREPRISE = {**ROLES_STANDARD, "client": "user", "conseiller": "assistant"}
 SEUIL_DOUBLON = 0.8  # similarité (trigrammes) à partir de laquelle on écarte
 SEUIL_FUITE = 0.5  # idem, entre une question de test et un message d'entraînement
