@@ -133,3 +133,52 @@ def test_reprise_refuse_une_autre_configuration(tokenizer_minuscule, exemples,
     model = appliquer_methode(construire_modele(tokenizer_minuscule), autre)
     with pytest.raises(PointDeRepriseIncompatible, match="lr"):
         entrainer(model, exemples, None, autre, sortie=tmp_path, sauver_tous=2)
+
+
+def test_boucle_et_trainer_meme_perte_au_premier_pas(tokenizer_minuscule, exemples):
+    from tutorial_code.entrainement_trainer import perte_premier_lot
+
+    model = construire_modele(tokenizer_minuscule)
+    with torch.no_grad():
+        perte, k = perte_somme(model, collate_packing(exemples))
+        perte_trainer = perte_premier_lot(model, exemples, config_rapide())
+    torch.testing.assert_close(perte / k, perte_trainer, rtol=1e-5, atol=1e-6)
+
+
+def test_adaptateur_fusionne_memes_logits(tokenizer_minuscule, exemples):
+    # Tolérance : 1e-5 en fp32 (la fusion additionne B·A aux poids, l'ordre
+    # des opérations change, pas le résultat au-delà de l'arrondi).
+    model = appliquer_methode(construire_modele(tokenizer_minuscule), config_rapide())
+    entrainer(model, exemples, None, config_rapide(num_epochs=2))
+    ids = torch.tensor([exemples[2]["input_ids"]])
+    with torch.no_grad():
+        avant = model(ids).logits
+        base = model.get_base_model()
+        fusionne = model.merge_and_unload()
+        assert not any("lora_" in n for n, _ in fusionne.named_parameters())
+        apres = fusionne(ids).logits
+    torch.testing.assert_close(avant, apres, rtol=1e-5, atol=1e-5)
+    assert fusionne is base
+
+
+def test_cli_erreurs_claires(tmp_path, capsys):
+    from tutorial_code.entrainement import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--donnees", str(tmp_path / "absent"), "--sortie", str(tmp_path / "s")])
+    assert info.value.code == 2
+    assert "ne contient pas de jeu préparé" in capsys.readouterr().err
+    (tmp_path / "plein").mkdir()
+    (tmp_path / "plein" / "bilan.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--sortie", str(tmp_path / "plein")])
+    assert "serait écrasé" in capsys.readouterr().err
+
+
+def test_aide_en_francais(capsys):
+    from tutorial_code.entrainement import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    aide = capsys.readouterr().out
+    assert "--reprendre" in aide and "taux d'apprentissage" in aide

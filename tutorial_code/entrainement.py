@@ -9,6 +9,7 @@ Exécutable : ``python -m tutorial_code.entrainement --donnees DOSSIER --sortie
 DOSSIER`` (voir ``--help``) ; ``--rapide`` pour un essai de quelques secondes.
 """
 
+import argparse
 import contextlib
 import json
 import math
@@ -47,6 +48,7 @@ class ConfigEntrainement:
     lora_cibles: list = field(default_factory=lambda: list(CIBLES_LORA))
     graine: int = 0
     bf16: bool = False  # calcul en bfloat16 (autocast), poids gardés en fp32
+    max_pas: int = 0  # > 0 : on arrête le plan après ce nombre de pas
 # [fin:config]
 
 
@@ -128,9 +130,10 @@ def planifier(longueurs, config):
     Un plan déterministe rend la reprise exacte : après une interruption au
     pas p, on repart du lot p du même plan.
     """
-    return [lot for epoque in range(config.num_epochs)
+    plan = [lot for epoque in range(config.num_epochs)
             for lot in lots_par_longueur(longueurs, config.taille_lot,
                                          config.graine + epoque)]
+    return plan[:config.max_pas] if config.max_pas else plan
 
 
 # [region:boucle]
@@ -156,7 +159,7 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
     if sortie and (Path(sortie) / "reprise").exists():
         debut, historique = charger_reprise(sortie, model, optimiseur,
                                             planificateur, config)
-    pas_par_epoque = len(plan) // config.num_epochs
+    pas_par_epoque = math.ceil(len(train) / config.taille_lot)
     barre = tqdm(range(debut, len(plan)), desc="entraînement", unit="pas",
                  initial=debut, total=len(plan))
     for pas in barre:
@@ -178,7 +181,7 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
         historique["pas"].append(pas + 1)
         historique["perte"].append(perte.item() / max(k, 1))
         barre.set_postfix(perte=f"{historique['perte'][-1]:.3f}")
-        if validation and (pas + 1) % pas_par_epoque == 0:
+        if validation and ((pas + 1) % pas_par_epoque == 0 or pas + 1 == len(plan)):
             historique["validation"].append(
                 (pas + 1, perte_moyenne(model, validation, config)))
         fin_maj = (pas + 1) % config.accumulation == 0
@@ -227,3 +230,60 @@ def charger_reprise(sortie, model, optimiseur, planificateur, config):
     print(f"Reprise au pas {etat['pas']} depuis {dossier}.")
     return etat["pas"], etat["historique"]
 # [fin:reprise]
+
+
+ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
+
+
+def produire_sorties(dossier):
+    """Les sorties de la page « Entraînement » (voir entrainement_page.py)."""
+    from tutorial_code.entrainement_page import produire_sorties as produire
+
+    produire(dossier)
+
+
+def analyser_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.entrainement",
+        description="Affine le modèle embarqué en assistant de Vitrexpress Auto, "
+                    "puis mesure le rappel des faits avant et après.")
+    parser.add_argument("--donnees", default=None,
+                        help="dossier du jeu préparé par le Prétraitement "
+                             "(défaut : _travail/donnees, préparé si besoin)")
+    parser.add_argument("--sortie", required=True,
+                        help="dossier où écrire l'adaptateur (ou le modèle), "
+                             "les points de reprise et le bilan")
+    parser.add_argument("--methode", choices=["lora", "complet"], default="lora")
+    parser.add_argument("--epochs", type=int, default=None, help="nombre d'époques")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="taux d'apprentissage maximal")
+    parser.add_argument("--reprendre", action="store_true",
+                        help="reprend depuis le dernier point de reprise de --sortie")
+    parser.add_argument("--rapide", action="store_true",
+                        help="essai de quelques secondes (16 exemples, 4 questions)")
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None):
+    from tutorial_code.affinage import executer  # la chaîne complète
+
+    parser, args = analyser_arguments(argv)
+    sortie = Path(args.sortie)
+    if args.donnees and not (Path(args.donnees) / "arrow").exists():
+        parser.exit(2, f"Erreur : {args.donnees} ne contient pas de jeu préparé "
+                       "(dossier « arrow » absent). Lancez d'abord "
+                       "« python -m tutorial_code.pretraitement ».\n")
+    if sortie.exists() and any(sortie.iterdir()) and not args.reprendre:
+        parser.exit(2, f"Erreur : {sortie} existe déjà et n'est pas vide ; il "
+                       "serait écrasé. Ajoutez --reprendre pour continuer un "
+                       "entraînement interrompu, ou choisissez un autre dossier.\n")
+    try:
+        executer(sortie, args.methode, args.epochs, args.lr, args.donnees,
+                 rapide=args.rapide)
+    except PointDeRepriseIncompatible as erreur:
+        parser.exit(2, f"Erreur : {erreur}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -174,14 +174,15 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     Un dossier d'adaptateur LoRA charge son modèle de base, puis l'adaptateur.
     """
     debut = time.perf_counter()
-    auto_device, auto_dtype, raison = choisir_device_dtype()
-    if dtype is not None:
-        raison = "dtype demandé par l'appelant"
-    device, dtype = device or auto_device, dtype or auto_dtype
     source = resoudre(nom)
     adaptateur = Path(source) / "adapter_config.json"
     if isinstance(source, Path) and adaptateur.exists():
         return _charger_adaptateur(source, dtype, device, verbeux)
+    if dtype is None or device is None:
+        auto_device, auto_dtype, raison = choisir_device_dtype()
+    if dtype is not None:
+        raison = "dtype demandé par l'appelant"
+    device, dtype = device or auto_device, dtype or auto_dtype
     options = dict(use_safetensors=True, trust_remote_code=False)
     if local_files_only is not None:
         options["local_files_only"] = local_files_only
@@ -193,7 +194,7 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     model.to(device).eval()
     if nom == MODELE_EMBARQUE:
         # Un adaptateur LoRA sauvegardé citera l'alias, valable sur toute machine.
-        model.config._name_or_path = MODELE_EMBARQUE
+        model.config._name_or_path = model.name_or_path = MODELE_EMBARQUE
     if verbeux:
         n = sum(p.numel() for p in model.parameters())
         duree = f"{time.perf_counter() - debut:.1f}".replace(".", ",")
@@ -216,7 +217,7 @@ def _charger_adaptateur(dossier, dtype, device, verbeux):
             "« base_model_name_or_path » manque, le modèle de base est inconnu.")
     model, tokenizer = charger_modele(base, dtype=dtype, device=device,
                                       verbeux=verbeux)
-    model = PeftModel.from_pretrained(model, dossier).to(device).eval()
+    model = PeftModel.from_pretrained(model, dossier).to(model.device).eval()
     if (dossier / "tokenizer_config.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(dossier)
     if verbeux:

@@ -39,6 +39,17 @@ class BasicModelRunner:
         if self.tokenizer.pad_token is None:  # Llama 2 n'a pas de jeton de padding
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
+    @classmethod
+    def depuis_modele(cls, model, tokenizer, **options):
+        """Un runner autour d'un modèle déjà en mémoire (juste après l'entraînement)."""
+        runner = cls.__new__(cls)
+        runner.model_name = getattr(model.config, "_name_or_path", "")
+        runner.model, runner.tokenizer = model, tokenizer
+        runner.chat = options.get("chat")
+        runner.max_new_tokens = options.get("max_new_tokens", 128)
+        runner.system_prompt = options.get("system_prompt")
+        return runner
+
     def utilise_chat(self, chat=None):
         """Le mode retenu : argument, sinon réglage du runner, sinon automatique."""
         chat = self.chat if chat is None else chat

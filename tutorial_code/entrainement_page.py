@@ -1,0 +1,152 @@
+"""Les sorties de la page « Entraînement », produites par la construction.
+
+Chaque bloc ``# [region:…]`` est montré tel quel dans la page ; ce qu'il
+affiche est capturé dans ``docs/_sorties/entrainement/``.
+"""
+
+import json
+import shutil
+
+from matplotlib.figure import Figure
+
+from tutorial_code.sorties import capturer
+
+# [region:imports]
+import math
+
+import torch
+from transformers import AutoConfig
+
+from tutorial_code.affinage import executer
+from tutorial_code.entrainement import ConfigEntrainement, perte_somme
+from tutorial_code.entrainement_trainer import perte_premier_lot
+from tutorial_code.lots import collate_packing
+from tutorial_code.memoire import (afficher_tableau, compter_lora, dimensions,
+                                   formater, llama2_7b, tableau_memoire)
+from tutorial_code.modeles import RACINE, charger_modele, preparer_modele_embarque
+from tutorial_code.pretraitement import PROMPT_SYSTEME
+from tutorial_code.recette import preparer_exemples
+from tutorial_code.runner import BasicModelRunner
+
+DOSSIER_MODELE = RACINE / "_travail" / "assistant"  # ignoré par git
+# [fin:imports]
+
+
+def tracer_courbe(historique, chemin):
+    """Perte d'entraînement (moyenne glissante) et de validation, par pas."""
+    pas, perte = historique["pas"], historique["perte"]
+    fenetres = [perte[max(0, i - 9):i + 1] for i in range(len(perte))]
+    lissee = [sum(f) / len(f) for f in fenetres]  # moyenne des 10 derniers pas
+    fig = Figure(figsize=(7, 3.5), dpi=110)  # sans pyplot : aucun écran requis
+    ax = fig.subplots()
+    ax.plot(pas, perte, color="#bbb", lw=0.8, label="entraînement (par pas)")
+    ax.plot(pas, lissee, color="#1f77b4", lw=2, label="entraînement (moyenne sur 10)")
+    if historique["validation"]:
+        vp, vl = zip(*historique["validation"])
+        ax.plot(vp, vl, "o-", color="#d62728", lw=2, label="validation")
+    ax.set_xlabel("pas d'entraînement")
+    ax.set_ylabel("perte (par jeton de réponse)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(chemin)
+
+
+def tableau_avant_apres(bilan, chemin, n=8):
+    """Tableau rST : question, faits attendus, réponse avant, réponse après."""
+    def cellule(texte):
+        return " ".join(str(texte).split()).replace("|", "/") or "—"
+
+    lignes = [".. list-table::", "   :header-rows: 1", "   :widths: 30 12 29 29", "",
+              "   * - Question", "     - Faits attendus", "     - Avant",
+              "     - Après"]
+    paires = list(zip(bilan["avant"]["lignes"], bilan["apres"]["lignes"]))
+    # Les questions réussies d'abord, puis des échecs : on voit les deux.
+    paires.sort(key=lambda p: not p[1]["correct"])
+    choix = paires[:n // 2] + paires[-(n - n // 2):]
+    for avant, apres in choix:
+        marque = "✓ " if apres["correct"] else "✗ "
+        lignes += [f"   * - {cellule(avant['question'])}",
+                   f"     - {cellule(', '.join(avant['faits_cles']))}",
+                   f"     - {cellule(avant['reponse'])}",
+                   f"     - {marque}{cellule(apres['reponse'])}"]
+    chemin.write_text("\n".join(lignes) + "\n", encoding="utf-8")
+
+
+def produire_sorties(dossier):
+    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
+    with capturer(dossier / "memoire.txt"):
+        # [region:memoire]
+        smollm2 = AutoConfig.from_pretrained(preparer_modele_embarque())
+        modeles = {"SmolLM2-135M": smollm2, "Llama-2-7B": llama2_7b()}
+        afficher_tableau(tableau_memoire(modeles, r=16))
+        # [fin:memoire]
+    with capturer(dossier / "lora.txt"):
+        # [region:formule-lora]
+        for nom, (d_in, d_out) in dimensions(smollm2).items():
+            print(f"{nom:<10} {d_in:>5} → {d_out:<5} : 16 × ({d_in} + {d_out}) "
+                  f"= {16 * (d_in + d_out):>6} paramètres par couche")
+        total = compter_lora(smollm2, r=16)
+        print(f"× {smollm2.num_hidden_layers} couches = {formater(total, 0)} "
+              "paramètres LoRA")
+        # [fin:formule-lora]
+
+    shutil.rmtree(DOSSIER_MODELE, ignore_errors=True)  # pas de reprise d'un ancien run
+    with capturer(dossier / "execution.txt"):
+        # [region:executer]
+        bilan, model, tokenizer = executer(DOSSIER_MODELE, methode="lora")
+        # [fin:executer]
+    tracer_courbe(bilan["historique"], dossier / "courbe.png")
+    tableau_avant_apres(bilan, dossier / "avant_apres.rst")
+    with capturer(dossier / "bilan.txt"):
+        # [region:bilan]
+        avant, apres = bilan["avant"], bilan["apres"]
+        print(f"Rappel des faits : {avant['rappel']:.0%} avant, "
+              f"{apres['rappel']:.0%} après ({len(apres['lignes'])} questions)")
+        print(f"Entraînement : {bilan['duree_s']:.0f} s, "
+              f"{bilan['jetons_par_s']:.0f} jetons/s")
+        for quand, b in (("avant", avant), ("après", apres)):
+            perte = b["perte_generale"]
+            print(f"Conversation générale, {quand} : perte {formater(perte, 3)}, "
+                  f"perplexité {formater(math.exp(perte))}")
+        # [fin:bilan]
+    (dossier / "entrainement_s.txt").write_text(f"{bilan['duree_s']:.0f}")
+
+    with capturer(dossier / "fusion.txt"):
+        # [region:fusion]
+        ids = tokenizer("Combien coûte un pare-brise ?", return_tensors="pt")
+        with torch.no_grad():
+            avec_adaptateur = model(**ids).logits
+            fusionne = model.merge_and_unload()  # W ← W + (alpha / r) · B·A
+            apres_fusion = fusionne(**ids).logits
+        ecart = (avec_adaptateur - apres_fusion).abs().max().item()
+        print(f"Écart maximal des logits, adaptateur contre fusionné : {ecart:.0e}")
+        fusionne.save_pretrained(DOSSIER_MODELE / "fusionne")
+        tokenizer.save_pretrained(DOSSIER_MODELE / "fusionne")
+        # [fin:fusion]
+    with capturer(dossier / "recharger.txt"):
+        # [region:recharger]
+        question = "Vous réparez les impacts sur le pare-brise ? C'est combien ?"
+        for chemin in (DOSSIER_MODELE / "modele", DOSSIER_MODELE / "fusionne"):
+            runner = BasicModelRunner(str(chemin), max_new_tokens=48,
+                                      system_prompt=PROMPT_SYSTEME)
+            print(f"{chemin.name} → {runner.predict(question)}")
+        # [fin:recharger]
+    with capturer(dossier / "trainer.txt"):
+        comparer_trainer(tokenizer)
+    (dossier / "bilan.json").write_text(json.dumps(
+        {k: bilan[k] for k in ("duree_s", "jetons_par_s")}))
+
+
+def comparer_trainer(tokenizer):
+    """Même lot, même modèle : notre perte et celle du Trainer."""
+    # [region:trainer]
+    model, _ = charger_modele("smollm2-135m-instruct", dtype=torch.float32)
+    train, _, _ = preparer_exemples(tokenizer)
+    exemples = train[:8]
+    with torch.no_grad():
+        perte, k = perte_somme(model, collate_packing(exemples))
+        perte_trainer = perte_premier_lot(model, exemples, ConfigEntrainement())
+    print(f"Notre boucle : {perte.item() / k:.6f} ; Trainer : "
+          f"{perte_trainer.item():.6f} ({k} jetons de réponse)")
+    # [fin:trainer]

@@ -1,0 +1,88 @@
+"""Évaluer l'assistant : rappel des faits sur des questions jamais vues, et oubli.
+
+* Rappel des faits : part des questions de test dont la réponse (générée en
+  glouton par ``BasicModelRunner``) contient TOUS ses faits clés, après
+  normalisation (casse, accents, espaces, « euros » → « € », « 1.5 » → « 1,5 »).
+* Oubli : perte du modèle sur des conversations générales en français, sans
+  rapport avec l'entreprise, avant et après l'affinage.
+
+Exécutable : ``python -m tutorial_code.evaluation [MODELE]`` évalue un modèle
+(alias, dossier, adaptateur LoRA) ; ``--rapide`` sur 8 questions seulement.
+"""
+
+import argparse
+import json
+import re
+import unicodedata
+
+from tutorial_code.modeles import MODELE_EMBARQUE, RACINE
+from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
+from tutorial_code.runner import BasicModelRunner
+from tutorial_code.tokenisation import tokeniser_conversation
+
+CONVERSATIONS_GENERALES = RACINE / "data" / "brut" / "conversations_generales.jsonl"
+
+
+# [region:normaliser]
+def normaliser(texte):
+    """Forme canonique pour comparer des faits : « 8 h 30 » = « 8h30 »."""
+    texte = unicodedata.normalize("NFKD", texte.lower())
+    texte = "".join(c for c in texte if not unicodedata.combining(c))  # accents
+    texte = re.sub(r"\beuros?\b", "€", texte)
+    texte = re.sub(r"(\d)\.(\d)", r"\1,\2", texte)  # 1.5 -> 1,5
+    return re.sub(r"\s+", "", texte)  # espaces, insécables compris
+
+
+def contient_faits(reponse, faits_cles):
+    """Vrai si la réponse contient chacun des faits clés."""
+    reponse = normaliser(reponse)
+    return all(normaliser(fait) in reponse for fait in faits_cles)
+# [fin:normaliser]
+
+
+# [region:rappel]
+def rappel_des_faits(runner, questions, max_new_tokens=48):
+    """(score, lignes) : part des questions dont la réponse a tous ses faits."""
+    reponses = runner.predict([q["question"] for q in questions],
+                              max_new_tokens=max_new_tokens)
+    lignes = [dict(q, reponse=r, correct=contient_faits(r, q["faits_cles"]))
+              for q, r in zip(questions, reponses)]
+    score = sum(ligne["correct"] for ligne in lignes) / len(lignes)
+    return score, lignes
+# [fin:rappel]
+
+
+def charger_conversations_generales():
+    """Les conversations générales (cuisine, géographie…), format ``messages``."""
+    with open(CONVERSATIONS_GENERALES, encoding="utf-8") as f:
+        return [json.loads(ligne)["messages"] for ligne in f if ligne.strip()]
+
+
+def exemples_generaux(tokenizer):
+    """Les conversations générales tokenisées (perte sur les réponses)."""
+    return [tokeniser_conversation(tokenizer, m)
+            for m in charger_conversations_generales()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_code.evaluation",
+        description="Rappel des faits de Vitrexpress Auto sur les questions de "
+                    "test (jamais vues à l'entraînement).")
+    parser.add_argument("modele", nargs="?", default=MODELE_EMBARQUE,
+                        help="alias, dossier d'un modèle ou d'un adaptateur LoRA")
+    parser.add_argument("--rapide", action="store_true",
+                        help="8 questions seulement")
+    args = parser.parse_args(argv)
+    questions = charger_questions_test()[:8 if args.rapide else None]
+    runner = BasicModelRunner(args.modele, system_prompt=PROMPT_SYSTEME)
+    score, lignes = rappel_des_faits(runner, questions)
+    for ligne in lignes:
+        marque = "✓" if ligne["correct"] else "✗"
+        print(f"{marque} {ligne['question']}\n   → {ligne['reponse']}")
+    print(f"Rappel des faits : {score:.0%} ({len(lignes)} questions)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
