@@ -38,12 +38,32 @@ def test_recette_sur_les_vraies_donnees():
     jeu = charger_jeu()
     fiche = charger_fiche()
     tickets = charger_tickets()
-    sans = conversations_recette(jeu["train"], fiche, tickets, fiche_pour_faq=False)
-    avec = conversations_recette(jeu["train"], fiche, tickets)
-    n_faq = sum(s == "faq" for s in jeu["train"]["source"])
-    assert len(sans) == len(jeu["train"]) + len(tickets)
-    assert len(avec) == len(sans) + n_faq
-    faits = {f["fait"] for f in fiche}
-    ajoutes = avec[len(jeu["train"]):]
-    assert all(c[-1]["content"] in faits for c in ajoutes)  # la phrase de la fiche
-    assert all(c[0]["role"] == "system" for c in avec)
+    conversations = conversations_recette(jeu["train"], fiche, tickets)
+    assert len(conversations) == len(jeu["train"]) + len(tickets)
+    faits = {f["id"]: f["fait"] for f in fiche}
+    ajoutes = conversations[len(jeu["train"]):]
+    for (ref, question), c in zip(tickets, ajoutes):
+        assert c[1] == {"role": "user", "content": question}
+        assert c[2] == {"role": "assistant", "content": faits[ref]}
+    assert all(c[0]["role"] == "system" for c in conversations)
+
+
+@pytest.mark.modele_reel
+@pytest.mark.entrainement
+def test_un_court_lora_sur_les_donnees_baisse_la_perte_de_validation():
+    import torch
+
+    from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
+                                            entrainer, perte_moyenne)
+    from tutorial_code.modeles import charger_modele
+    from tutorial_code.recette import preparer_exemples
+
+    model, tokenizer = charger_modele("smollm2-135m-instruct", dtype=torch.float32,
+                                      verbeux=False)
+    train, validation, _ = preparer_exemples(tokenizer)
+    config = ConfigEntrainement(num_epochs=1, lr=2e-3, taille_lot=16)
+    model = appliquer_methode(model, config)
+    avant = perte_moyenne(model, validation[:16], config)
+    entrainer(model, train[::20], None, config)  # ~70 exemples, 5 pas
+    apres = perte_moyenne(model, validation[:16], config)
+    assert apres < avant - 0.1

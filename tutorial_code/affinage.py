@@ -25,9 +25,9 @@ from tutorial_code.runner import BasicModelRunner
 # [region:reglages]
 # La recette du chapitre, dimensionnée pour 2 cœurs de CPU.
 RECETTE = {
-    "lora": ConfigEntrainement(methode="lora", num_epochs=3, lr=2e-3,
+    "lora": ConfigEntrainement(methode="lora", num_epochs=2, lr=2e-3,
                                taille_lot=16, lora_r=16, lora_alpha=32),
-    "complet": ConfigEntrainement(methode="complet", num_epochs=3, lr=1e-4,
+    "complet": ConfigEntrainement(methode="complet", num_epochs=2, lr=1e-4,
                                   taille_lot=16),
 }
 BUDGET_S = 420  # 7 min d'entraînement au plus, même sur un CPU lent

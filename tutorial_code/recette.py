@@ -7,7 +7,7 @@ données de l'entreprise elle-même :
 * la diversité des formulations : l'historique des tickets clients, où le
   support a noté à quel fait de la fiche chaque question se rapporte ;
 * le fait sous plusieurs formes : la réponse de la FAQ, celle des conseillers
-  dans les conversations, et la phrase de la fiche.
+  dans les conversations, et la phrase de la fiche (réponse aux tickets).
 """
 
 import csv
@@ -34,30 +34,26 @@ def conversation(question, reponse):
 
 
 # [region:recette]
-def conversations_recette(train, fiche, tickets, fiche_pour_faq=True):
+def conversations_recette(train, fiche, tickets):
     """Les conversations d'entraînement, avant tokenisation.
 
-    * tout le jeu d'entraînement du Prétraitement (FAQ et conversations) ;
-    * chaque ticket client, avec la phrase de la fiche pour réponse ;
-    * chaque question de la FAQ une seconde fois, avec la phrase de la fiche.
+    * tout le jeu d'entraînement du Prétraitement (FAQ et conversations) :
+      le fait tel que la FAQ et les conseillers le formulent ;
+    * chaque ticket client, avec la phrase de la fiche pour réponse : le fait
+      sous sa forme de référence, demandé de douze façons différentes.
     """
     faits = {f["id"]: f["fait"] for f in fiche}
     conversations = list(train["messages"])
     conversations += [conversation(q, faits[ref]) for ref, q in tickets]
-    if fiche_pour_faq:
-        for ligne in train:
-            if ligne["source"] == "faq" and ligne["ref_fiche"] in faits:
-                question = ligne["messages"][1]["content"]
-                conversations.append(conversation(question, faits[ligne["ref_fiche"]]))
     return conversations
 # [fin:recette]
 
 
-def preparer_exemples(tokenizer, dossier_donnees=None, **options):
+def preparer_exemples(tokenizer, dossier_donnees=None):
     """(train, validation, comptes) tokenisés, prêts pour ``entrainer``."""
     jeu = charger_jeu(dossier_donnees)
     conversations = conversations_recette(jeu["train"], charger_fiche(),
-                                          charger_tickets(), **options)
+                                          charger_tickets())
     train, ecartes = tokeniser_jeu([{"messages": c} for c in conversations],
                                    tokenizer, LONGUEUR_MAX)
     validation, _ = tokeniser_jeu(jeu["validation"], tokenizer, LONGUEUR_MAX)
