@@ -9,13 +9,19 @@ from tutorial_code.recette import charger_tickets, conversations_recette
 
 
 def test_normalisation_des_faits():
-    assert normaliser("8h30") == normaliser("8 h 30")
+    assert normaliser("8h30") == normaliser("8 h 30") == normaliser("8\u00a0h\u00a030")
     assert contient_faits("Comptez 129 euros et 48h.", ["129 €", "48 h"])
     assert contient_faits("Ouvert dès 8\u00a0h\u00a030.", ["8 h 30"])
     assert contient_faits("Le tarif est de 1.5 €", ["1,5 €"])
     assert not contient_faits("Comptez 129 €.", ["129 €", "48 h"])  # tous requis
     assert not contient_faits("Réparé à Lyons", ["42 agences"])
     assert contient_faits("Réparation à Évry", ["evry"])  # accents
+    assert contient_faits("Réponse sous 48 heures.", ["48 h"])
+    assert contient_faits("Dès 1 000 €.", ["1000 €"])
+    # Mots entiers : un fait n'est pas reconnu à l'intérieur d'un autre mot.
+    assert not contient_faits("Le remplacement coûte 290 €", ["remplacé"])
+    assert not contient_faits("Comptez 115 €.", ["15 €"])
+    assert contient_faits("Il sera remplacé.", ["remplacé"])
 
 
 def test_tickets_rattaches_a_la_fiche():

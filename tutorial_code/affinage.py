@@ -16,7 +16,7 @@ from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
                                         contexte_calcul, entrainer, perte_moyenne,
                                         perte_somme)
 from tutorial_code.lots import collate_packing
-from tutorial_code.evaluation import exemples_generaux, rappel_des_faits
+from tutorial_code.evaluation import exemples_generaux, pourcent, rappel_des_faits
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
 from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
 from tutorial_code.recette import preparer_exemples
@@ -30,7 +30,7 @@ RECETTE = {
     "complet": ConfigEntrainement(methode="complet", num_epochs=2, lr=1e-4,
                                   taille_lot=16),
 }
-BUDGET_S = 420  # 7 min d'entraînement au plus, même sur un CPU lent
+BUDGET_S = 360  # 6 min d'entraînement au plus, même sur un CPU lent
 # [fin:reglages]
 
 
@@ -89,7 +89,7 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
         train, validation, questions = train[:16], validation[:4], questions[:4]
         config = replace(config, num_epochs=1)
     avant = evaluer(model, tokenizer, questions, generaux, config)
-    print(f"Avant : rappel des faits {avant['rappel']:.0%}")
+    print(f"Avant : rappel des faits {pourcent(avant['rappel'])}")
 
     model = appliquer_methode(model, config)
     if not rapide:
@@ -104,7 +104,7 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     duree = time.perf_counter() - debut
     jetons = sum(len(e["input_ids"]) for e in train) * config.num_epochs
     apres = evaluer(model, tokenizer, questions, generaux, config)
-    print(f"Après : rappel des faits {apres['rappel']:.0%} ; entraînement "
+    print(f"Après : rappel des faits {pourcent(apres['rappel'])} ; entraînement "
           f"{duree:.0f} s, {jetons / duree:.0f} jetons/s")
 
     model.save_pretrained(sortie / "modele")  # safetensors (adaptateur si LoRA)

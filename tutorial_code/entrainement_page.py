@@ -20,6 +20,7 @@ from transformers import AutoConfig
 from tutorial_code.affinage import executer
 from tutorial_code.entrainement import ConfigEntrainement, perte_somme
 from tutorial_code.entrainement_trainer import perte_premier_lot
+from tutorial_code.evaluation import pourcent
 from tutorial_code.lots import collate_packing
 from tutorial_code.memoire import (afficher_tableau, compter_lora, dimensions,
                                    formater, llama2_7b, tableau_memoire)
@@ -101,8 +102,8 @@ def produire_sorties(dossier):
     with capturer(dossier / "bilan.txt"):
         # [region:bilan]
         avant, apres = bilan["avant"], bilan["apres"]
-        print(f"Rappel des faits : {avant['rappel']:.0%} avant, "
-              f"{apres['rappel']:.0%} après ({len(apres['lignes'])} questions)")
+        print(f"Rappel des faits : {pourcent(avant['rappel'])} avant, "
+              f"{pourcent(apres['rappel'])} après ({len(apres['lignes'])} questions)")
         print(f"Entraînement : {bilan['duree_s']:.0f} s, "
               f"{bilan['jetons_par_s']:.0f} jetons/s")
         for quand, b in (("avant", avant), ("après", apres)):
@@ -147,6 +148,6 @@ def comparer_trainer(tokenizer):
     with torch.no_grad():
         perte, k = perte_somme(model, collate_packing(exemples))
         perte_trainer = perte_premier_lot(model, exemples, ConfigEntrainement())
-    print(f"Notre boucle : {perte.item() / k:.6f} ; Trainer : "
-          f"{perte_trainer.item():.6f} ({k} jetons de réponse)")
+    print(f"Notre boucle : {formater(perte.item() / k, 6)} ; Trainer : "
+          f"{formater(perte_trainer.item(), 6)} ({k} jetons de réponse)")
     # [fin:trainer]

@@ -29,14 +29,27 @@ def normaliser(texte):
     texte = unicodedata.normalize("NFKD", texte.lower())
     texte = "".join(c for c in texte if not unicodedata.combining(c))  # accents
     texte = re.sub(r"\beuros?\b", "€", texte)
+    texte = re.sub(r"(\d)\s*heures?\b", r"\1 h", texte)  # 48 heures -> 48 h
     texte = re.sub(r"(\d)\.(\d)", r"\1,\2", texte)  # 1.5 -> 1,5
-    return re.sub(r"\s+", "", texte)  # espaces, insécables compris
+    texte = re.sub(r"(\d)\s+(?=\d)", r"\1", texte)  # 1 000 -> 1000
+    texte = re.sub(r"(\d)\s*(€|%|h\b|min\b)", r"\1\2", texte)  # 129 € -> 129€
+    texte = re.sub(r"(\dh)\s+(\d)", r"\1\2", texte)  # 8h 30 -> 8h30
+    return " ".join(texte.split())  # espaces (insécables compris) réduits à un
 
 
 def contient_faits(reponse, faits_cles):
-    """Vrai si la réponse contient chacun des faits clés."""
+    """Vrai si la réponse contient chacun des faits clés, en mots entiers.
+
+    « remplacé » ne compte pas dans « remplacement », ni « 15 € » dans « 115 € ».
+    """
     reponse = normaliser(reponse)
-    return all(normaliser(fait) in reponse for fait in faits_cles)
+    return all(re.search(r"(?<!\w)" + re.escape(normaliser(fait)) + r"(?!\w)",
+                         reponse) for fait in faits_cles)
+
+
+def pourcent(x):
+    """0.06 -> « 6 % » (espace insécable avant le signe, à la française)."""
+    return f"{100 * x:.0f}\u00a0%"
 # [fin:normaliser]
 
 
@@ -80,7 +93,7 @@ def main(argv=None):
     for ligne in lignes:
         marque = "✓" if ligne["correct"] else "✗"
         print(f"{marque} {ligne['question']}\n   → {ligne['reponse']}")
-    print(f"Rappel des faits : {score:.0%} ({len(lignes)} questions)")
+    print(f"Rappel des faits : {pourcent(score)} ({len(lignes)} questions)")
     return 0
 
 
