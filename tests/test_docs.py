@@ -67,3 +67,11 @@ def test_lignes_courtes_dans_le_code_inclus():
     for module in (RACINE / "tutorial_code").glob("*.py"):
         for n, ligne in enumerate(module.read_text(encoding="utf-8").splitlines(), 1):
             assert len(ligne) <= 88, f"{module.name}:{n} fait {len(ligne)} caractères"
+
+
+def test_pas_d_apostrophe_droite_collee_a_un_balisage():
+    # « l'**oubli** » : les guillemets intelligents de docutils transforment
+    # l'apostrophe en guillemet fermant (« l”oubli »). On écrit « l’**oubli** ».
+    for page in DOCS.glob("*.rst"):
+        for n, ligne in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            assert not re.search(r"\w'[*`]", ligne), f"{page.name}:{n}"
