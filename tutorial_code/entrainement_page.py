@@ -12,21 +12,38 @@ from matplotlib.figure import Figure
 from tutorial_code.sorties import capturer
 
 # [region:imports]
+import json
 import math
+import os
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import torch
-from transformers import AutoConfig
+import torch.nn.functional as F
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
+from transformers import (AutoConfig, DataCollatorWithFlattening, Trainer,
+                          TrainingArguments)
 
-from tutorial_code.affinage import executer
-from tutorial_code.entrainement import ConfigEntrainement, perte_somme
+from tutorial_code.affinage import RECETTE, evaluer, executer
+from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
+                                        PointDeRepriseIncompatible, appliquer_methode,
+                                        contexte_calcul, jetons_comptes, perte_moyenne,
+                                        perte_somme, planifier, sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import pourcent
+from tutorial_code.evaluation import exemples_generaux, pourcent
 from tutorial_code.lots import collate_packing
-from tutorial_code.memoire import (afficher_tableau, compter_lora, dimensions,
-                                   formater, llama2_7b, tableau_memoire)
-from tutorial_code.modeles import RACINE, charger_modele, preparer_modele_embarque
-from tutorial_code.pretraitement import PROMPT_SYSTEME
-from tutorial_code.recette import preparer_exemples
+from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
+                                   dimensions, formater, llama2_7b, tableau_memoire)
+from tutorial_code.modeles import (MODELE_EMBARQUE, RACINE, charger_modele,
+                                   choisir_device_dtype, preparer_modele_embarque)
+from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
+from tutorial_code.recette import conversation, preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
 DOSSIER_MODELE = RACINE / "_travail" / "assistant"  # ignoré par git

@@ -18,7 +18,7 @@ PROMPT_FR = "Explique-moi comment réparer la vitre cassée d'une voiture."
 
 
 # [region:llama2]
-def comparer_llama2(prompt=PROMPT_EN):
+def comparer_llama2(prompt="Tell me how to fix a broken car window"):
     """La comparaison d'origine sur Llama 2 7B : réseau, licence acceptée et GPU.
 
     Même classe, mêmes appels que sur le modèle embarqué : seul le nom change.

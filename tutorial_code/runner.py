@@ -12,10 +12,12 @@ Exécutable : ``python -m tutorial_code.runner "Votre question"``.
 
 import argparse
 
+# [region:imports]
 import torch
 from transformers import GenerationConfig
 
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
+# [fin:imports]
 
 
 # [region:runner]
