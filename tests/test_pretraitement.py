@@ -282,3 +282,16 @@ def test_cli_aide_en_francais(capsys):
         pt.main(["--help"])
     aide = capsys.readouterr().out
     assert aide.startswith("utilisation : ") and "affiche cette aide" in aide
+
+
+def test_cli_sans_exemple_valide_ecrit_quand_meme_les_rejets(tmp_path, capsys):
+    from tutorial_code.pretraitement import main
+
+    entree = tmp_path / "mauvais.jsonl"
+    entree.write_text('{"messages": [{"role": "human", "content": "Salut"}]}\n'
+                      "{oups\n", encoding="utf-8")
+    assert main([str(entree), "--sortie", str(tmp_path / "sortie")]) == 2
+    assert "aucun exemple valide" in capsys.readouterr().err
+    rejets = (tmp_path / "sortie" / "rejets.jsonl").read_text(encoding="utf-8")
+    assert len(rejets.splitlines()) == 2  # les deux lignes, chacune avec sa raison
+    assert "ligne" in rejets and "JSON invalide" in rejets

@@ -171,10 +171,12 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
     retires = {i for i, _, _ in fuites}
     if len(exemples) == len(retires):
         premier = rejets[0] if rejets else {}
-        raise ErreurEntree(f"aucun exemple valide sur {sum(comptes['lus'].values())}"
-                           f" lus. Premier rejet : {premier.get('fichier')}, ligne "
-                           f"{premier.get('ligne')}, {premier.get('champ')} : "
-                           f"{premier.get('raison')}")
+        erreur = ErreurEntree(
+            f"aucun exemple valide sur {sum(comptes['lus'].values())} lus. Premier "
+            f"rejet : {premier.get('fichier')}, ligne {premier.get('ligne')}, "
+            f"{premier.get('champ')} : {premier.get('raison')}")
+        erreur.rejets = rejets  # la CLI les écrit quand même : rien ne se perd
+        raise erreur
     jeu = datasets.Dataset.from_list(
         [e for i, e in enumerate(exemples) if i not in retires])
     compter(comptes["sans fuite"], jeu)
@@ -321,6 +323,13 @@ def main(argv=None):
             dossier = Path(args.sortie)
     except (ErreurEntree, ValueError, OSError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
+        if getattr(exc, "rejets", None) and args.sortie:
+            chemin = Path(args.sortie) / "rejets.jsonl"
+            chemin.parent.mkdir(parents=True, exist_ok=True)
+            with open(chemin, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n"
+                             for r in exc.rejets)
+            print(f"Les {len(exc.rejets)} rejets sont dans {chemin}.", file=sys.stderr)
         return 2
     sauvegarder(jeu, rejets, comptes, dossier)
     if args.entree is None and dossier == DOSSIER_TRAVAIL:
