@@ -16,9 +16,11 @@ from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
                                         contexte_calcul, entrainer, perte_moyenne,
                                         perte_somme)
 from tutorial_code.lots import collate_packing
-from tutorial_code.evaluation import exemples_generaux, pourcent, rappel_des_faits
+from tutorial_code.evaluation import (exemples_generaux, pourcent,
+                                      questions_validation, rappel_des_faits)
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
-from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
+from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
+                                        charger_questions_test)
 from tutorial_code.recette import preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
@@ -59,12 +61,14 @@ def dimensionner(config, train, debit, budget_s=BUDGET_S):
 # [fin:debit]
 
 
-def evaluer(model, tokenizer, questions, generaux, config):
-    """Rappel des faits (questions de test) et perte sur la conversation générale."""
+def evaluer(model, tokenizer, questions, proches, generaux, config):
+    """Rappel des faits sur les questions de test (formulées autrement) et sur
+    des questions proches de la FAQ ; perte sur la conversation générale."""
     runner = BasicModelRunner.depuis_modele(model, tokenizer,
                                             system_prompt=PROMPT_SYSTEME)
     score, lignes = rappel_des_faits(runner, questions)
-    return {"rappel": score, "lignes": lignes,
+    score_proches, _ = rappel_des_faits(runner, proches)
+    return {"rappel": score, "lignes": lignes, "rappel_proches": score_proches,
             "perte_generale": perte_moyenne(model, generaux, config)}
 
 
@@ -85,10 +89,12 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     model, tokenizer = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
     train, validation, comptes = preparer_exemples(tokenizer, donnees)
     questions, generaux = charger_questions_test(), exemples_generaux(tokenizer)
+    proches = questions_validation(charger_jeu(donnees)["validation"],
+                                   charger_fiche())
     if rapide:  # quelques secondes : pour les tests et un premier essai
         train, validation, questions = train[:16], validation[:4], questions[:4]
-        config = replace(config, num_epochs=1)
-    avant = evaluer(model, tokenizer, questions, generaux, config)
+        proches, config = proches[:4], replace(config, num_epochs=1)
+    avant = evaluer(model, tokenizer, questions, proches, generaux, config)
     print(f"Avant : rappel des faits {pourcent(avant['rappel'])}")
 
     model = appliquer_methode(model, config)
@@ -103,7 +109,7 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
                            sauver_tous=sauver_tous)
     duree = time.perf_counter() - debut
     jetons = sum(len(e["input_ids"]) for e in train) * config.num_epochs
-    apres = evaluer(model, tokenizer, questions, generaux, config)
+    apres = evaluer(model, tokenizer, questions, proches, generaux, config)
     print(f"Après : rappel des faits {pourcent(apres['rappel'])} ; entraînement "
           f"{duree:.0f} s, {jetons / duree:.0f} jetons/s")
 

@@ -36,13 +36,15 @@ from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         contexte_calcul, jetons_comptes, perte_moyenne,
                                         perte_somme, planifier, sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import exemples_generaux, pourcent
+from tutorial_code.evaluation import (exemples_generaux, pourcent,
+                                      questions_validation)
 from tutorial_code.lots import collate_packing
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
                                    dimensions, formater, llama2_7b, tableau_memoire)
 from tutorial_code.modeles import (MODELE_EMBARQUE, RACINE, charger_modele,
                                    choisir_device_dtype, preparer_modele_embarque)
-from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
+from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
+                                        charger_questions_test)
 from tutorial_code.recette import conversation, preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
@@ -119,8 +121,12 @@ def produire_sorties(dossier):
     with capturer(dossier / "bilan.txt"):
         # [region:bilan]
         avant, apres = bilan["avant"], bilan["apres"]
-        print(f"Rappel des faits : {pourcent(avant['rappel'])} avant, "
-              f"{pourcent(apres['rappel'])} après ({len(apres['lignes'])} questions)")
+        print(f"Rappel des faits, questions de test ({len(apres['lignes'])}, "
+              f"formulées autrement) : {pourcent(avant['rappel'])} avant, "
+              f"{pourcent(apres['rappel'])} après")
+        print("Rappel des faits, questions proches de la FAQ (validation) : "
+              f"{pourcent(avant['rappel_proches'])} avant, "
+              f"{pourcent(apres['rappel_proches'])} après")
         print(f"Entraînement : {bilan['duree_s']:.0f} s, "
               f"{bilan['jetons_par_s']:.0f} jetons/s")
         for quand, b in (("avant", avant), ("après", apres)):

@@ -65,6 +65,17 @@ def rappel_des_faits(runner, questions, max_new_tokens=48):
 # [fin:rappel]
 
 
+def questions_validation(validation, fiche):
+    """Les questions de la FAQ mises de côté par le découpage, avec les faits
+    clés de leur fait : des formulations proches de celles de l'entraînement,
+    à comparer aux questions de test, formulées tout autrement."""
+    cles = {f["id"]: f["cles"] for f in fiche}
+    return [{"id": ligne["id"], "question": ligne["messages"][1]["content"],
+             "faits_cles": cles[ligne["ref_fiche"]]}
+            for ligne in validation
+            if ligne["source"] == "faq" and ligne["ref_fiche"] in cles]
+
+
 def charger_conversations_generales():
     """Les conversations générales (cuisine, géographie…), format ``messages``."""
     with open(CONVERSATIONS_GENERALES, encoding="utf-8") as f:
