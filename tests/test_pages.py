@@ -60,6 +60,7 @@ PAGES = {
     "Pretraitement": [],
     "tokenisation": [],
     "Entrainement": [pytest.mark.entrainement],
+    "echelle": [pytest.mark.entrainement],
 }
 
 

@@ -27,7 +27,7 @@ RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
 
 # Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
-CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement"]
+CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement", "echelle"]
 
 
 class Tee(io.TextIOBase):

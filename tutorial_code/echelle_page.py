@@ -1,0 +1,104 @@
+"""Les sorties de la page « Passer à l'échelle », produites par la construction.
+
+Chaque bloc ``# [region:…]`` est montré tel quel dans la page ; ce qu'il
+affiche est capturé dans ``docs/_sorties/echelle/``.
+"""
+
+from matplotlib.figure import Figure
+
+from tutorial_code.lots import ecrire_tableau
+from tutorial_code.sorties import capturer
+
+# [region:imports]
+import json
+import subprocess
+import sys
+
+from transformers import AutoTokenizer
+
+from tutorial_code.echelle import (llama2_13b, memoire_par_gpu, memoire_qlora,
+                                   tableau_changements, tableau_par_gpu,
+                                   texte_tableau)
+from tutorial_code.echelle_un_gpu import (CudaIndisponible, charger_qlora,
+                                          mesurer_dans_un_processus,
+                                          verifier_cuda)
+from tutorial_code.memoire import compter_parametres, formater, llama2_7b
+from tutorial_code.modeles import preparer_modele_embarque
+from tutorial_code.recette import preparer_exemples
+# [fin:imports]
+
+
+def figure_checkpointing(mesures, chemin):
+    """Deux barres : pic de mémoire ajouté et durée d'un pas, sans/avec."""
+    fig = Figure(figsize=(7, 2.8), dpi=110)  # sans pyplot : aucun écran requis
+    gauche, droite = fig.subplots(1, 2)
+    noms = ["sans", "avec"]
+    couleurs = ["#4a7ab5", "#d9822b"]
+    for ax, cle, titre in ((gauche, "pic_mio", "Pic de mémoire ajouté (Mio)"),
+                           (droite, "secondes", "Durée d'un pas (s)")):
+        valeurs = [mesures[n][cle] for n in noms]
+        barres = ax.bar(noms, valeurs, color=couleurs)
+        ax.bar_label(barres, labels=[formater(v, 0 if cle == "pic_mio" else 1)
+                                     for v in valeurs])
+        ax.set_title(titre)
+        ax.set_xlabel("gradient checkpointing")
+        ax.margins(y=0.2)
+    fig.tight_layout()
+    fig.savefig(chemin)
+
+
+def produire_sorties(dossier):
+    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
+    with capturer(dossier / "memoire_gpu.txt"):
+        # [region:memoire-gpu]
+        modeles = {"Llama-2-7B": llama2_7b(), "Llama-2-13B": llama2_13b()}
+        print(texte_tableau(*tableau_par_gpu(modeles, gpus=(1, 2, 4, 8))))
+        # [fin:memoire-gpu]
+    with capturer(dossier / "qlora.txt"):
+        # [region:qlora]
+        try:
+            verifier_cuda()
+            model, tokenizer = charger_qlora("meta-llama/Llama-2-7b-chat-hf")
+        except CudaIndisponible as raison:
+            print(raison)
+        # [fin:qlora]
+    with capturer(dossier / "checkpointing.txt"):
+        # [region:checkpointing]
+        mesures = {"sans": mesurer_dans_un_processus(avec=False),
+                   "avec": mesurer_dans_un_processus(avec=True)}
+        for nom, m in mesures.items():
+            print(f"{nom} checkpointing : {m['jetons']} jetons, pas de "
+                  f"{formater(m['secondes'])} s, pic ajouté "
+                  f"{formater(m['pic_mio'], 0)} Mio")
+        # [fin:checkpointing]
+    figure_checkpointing(mesures, dossier / "checkpointing.png")
+    with capturer(dossier / "ddp.txt"):
+        # [region:ddp]
+        commande = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node", "2", "-m", "tutorial_code.echelle_ddp",
+                    "--sortie", "_travail/ddp", "--pas", "1", "--taille-lot", "4"]
+        resultat = subprocess.run(commande, capture_output=True, text=True,
+                                  check=True)
+        print(resultat.stdout.strip())
+        parts = json.loads(open("_travail/ddp/parts.json").read())["parts"]
+        print("Parts disjointes :", not set(parts[0][0]) & set(parts[1][0]))
+        # [fin:ddp]
+    with capturer(dossier / "jetons.txt"):
+        # [region:jetons]
+        tokenizer = AutoTokenizer.from_pretrained(preparer_modele_embarque())
+        _, _, comptes = preparer_exemples(tokenizer)
+        jetons = comptes["jetons par époque"]
+        print(f"{formater(jetons, 0)} jetons par époque "
+              f"(tokenizer de SmolLM2)")
+        # [fin:jetons]
+    entetes, lignes = tableau_changements(jetons)
+    ecrire_tableau(dossier / "changements.rst", entetes, lignes)
+    n = compter_parametres(llama2_7b())
+    detail = memoire_par_gpu(n, n, "bf16", 8, "FSDP")
+    (dossier / "fsdp_8.txt").write_text(
+        ", ".join(f"{k} {formater(v / 2**30)} Gio" for k, v in detail.items()),
+        encoding="utf-8")
+    detail = memoire_qlora(llama2_7b())
+    (dossier / "qlora_detail.txt").write_text(
+        ", ".join(f"{k} {formater(v / 2**30)} Gio" for k, v in detail.items()),
+        encoding="utf-8")
