@@ -10,19 +10,32 @@ from tutorial_code.lots import ecrire_tableau
 from tutorial_code.sorties import capturer
 
 # [region:imports]
+import contextlib
 import json
+import math
+import os
+import resource
 import subprocess
 import sys
+import time
 
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from transformers import AutoTokenizer
 
 from tutorial_code.echelle import (llama2_13b, memoire_par_gpu, memoire_qlora,
                                    tableau_changements, tableau_par_gpu,
                                    texte_tableau)
-from tutorial_code.echelle_un_gpu import (CudaIndisponible, charger_qlora,
-                                          mesurer_dans_un_processus,
-                                          verifier_cuda)
-from tutorial_code.memoire import compter_parametres, formater, llama2_7b
+from tutorial_code.echelle_ddp import part_du_rang, total_global
+from tutorial_code.echelle_un_gpu import (LLAMA2_7B_CHAT, CudaIndisponible,
+                                          charger_qlora, mesurer_dans_un_processus,
+                                          rss_octets, verifier_cuda)
+from tutorial_code.entrainement import (ConfigEntrainement, facteur_lr,
+                                        jetons_comptes, perte_somme, planifier)
+from tutorial_code.lots import collate_packing
+from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
+                                   formater, llama2_7b, memoire_entrainement)
 from tutorial_code.modeles import preparer_modele_embarque
 from tutorial_code.recette import preparer_exemples
 # [fin:imports]
