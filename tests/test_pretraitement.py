@@ -274,7 +274,9 @@ def test_cli_entree_illisible(tmp_path, capsys, contenu, message):
         chemin.write_bytes(contenu)
     assert pt.main([str(chemin), "--sortie", str(tmp_path / "s")]) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "s").exists()
+    # Aucun jeu écrit ; seulement les rejets, quand des lignes ont été lues.
+    ecrits = sorted(p.name for p in (tmp_path / "s").glob("*"))
+    assert ecrits == (["rejets.jsonl"] if message == "aucun exemple valide" else [])
 
 
 def test_cli_aide_en_francais(capsys):

@@ -26,6 +26,7 @@ import csv
 import html
 import io
 import json
+import os
 import re
 import shutil
 import unicodedata
