@@ -20,7 +20,6 @@ from transformers import LlamaConfig
 from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
                                    formater, llama2_7b, memoire_entrainement)
 
-ENTREES = ["data/brut/*"]  # pour le cache des sorties de la page
 MODES = ["DDP", "ZeRO-2", "FSDP"]
 
 
@@ -160,13 +159,6 @@ def texte_tableau(entetes, lignes):
                 for i in range(len(entetes))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(l, largeurs))
                      for l in [entetes] + lignes)
-
-
-def produire_sorties(dossier):
-    """Les sorties de la page « Passer à l'échelle » (voir echelle_page.py)."""
-    from tutorial_code.echelle_page import produire_sorties as produire
-
-    produire(dossier)
 
 
 def main(argv=None):

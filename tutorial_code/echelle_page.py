@@ -9,6 +9,8 @@ from matplotlib.figure import Figure
 from tutorial_code.lots import ecrire_tableau
 from tutorial_code.sorties import capturer
 
+ENTREES = ["data/brut/*"]  # pour le cache des sorties de la page
+
 # [region:imports]
 import contextlib
 import json

@@ -232,16 +232,6 @@ def charger_reprise(sortie, model, optimiseur, planificateur, config):
 # [fin:reprise]
 
 
-ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
-
-
-def produire_sorties(dossier):
-    """Les sorties de la page « Entraînement » (voir entrainement_page.py)."""
-    from tutorial_code.entrainement_page import produire_sorties as produire
-
-    produire(dossier)
-
-
 def analyser_arguments(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tutorial_code.entrainement",

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 
 from tutorial_code.sorties import capturer
 
+ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
+
 # [region:imports]
 import json
 import math

@@ -340,11 +340,5 @@ def main(argv=None):
     return 0
 
 
-def produire_sorties(dossier):
-    """Les sorties de la page (voir ``tutorial_code/pretraitement_page.py``)."""
-    from tutorial_code.pretraitement_page import produire_sorties as produire
-    produire(dossier)
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

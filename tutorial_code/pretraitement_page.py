@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # pas d'écran : on écrit des PNG
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tutorial_code.pretraitement import RACINE  # noqa: E402
+from tutorial_code.pretraitement import ENTREES, RACINE  # noqa: E402,F401
 from tutorial_code.pretraitement_lecture import creer_parser  # noqa: E402
 from tutorial_code.sorties import capturer  # noqa: E402
 

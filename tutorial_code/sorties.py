@@ -1,13 +1,16 @@
 """Produire les sorties des pages (textes, tableaux, figures) pendant la construction.
 
-Chaque chapitre est un module de ``tutorial_code`` qui définit
-``produire_sorties(dossier)`` : il exécute le code montré par sa page et écrit
-ce qu'il affiche dans ``docs/_sorties/<chapitre>/`` (ignoré par git), d'où la
-page l'inclut. Rien n'est collé à la main.
+Chaque chapitre a un module de ``tutorial_code`` qui définit
+``produire_sorties(dossier)`` : ``<chapitre>_page.py`` s'il existe, sinon
+``<chapitre>.py``. Il exécute le code montré par la page et écrit ce qu'il
+affiche dans ``docs/_sorties/<chapitre>/`` (ignoré par git), d'où la page
+l'inclut. Rien n'est collé à la main.
 
 Un cache évite de tout recalculer : l'empreinte d'un chapitre est le SHA-256 du
-code des modules de ``tutorial_code`` qu'il importe et des fichiers de données
-qu'il déclare (``ENTREES``). Si elle n'a pas changé, on ne refait rien.
+code des modules de ``tutorial_code`` qu'il importe, des fichiers de données
+qu'il déclare (``ENTREES``) et du mode rapide (``AFFINAGE_RAPIDE``, pour que
+des sorties de test ne passent jamais pour celles de la construction). Si elle
+n'a pas changé, on ne refait rien.
 
 Exécutable : ``python -m tutorial_code.sorties [chapitre ...] [--forcer]``.
 """
@@ -18,6 +21,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import os
 import shutil
 import sys
 import time
@@ -79,16 +83,23 @@ def empreinte(module):
     fichiers = sorted(modules_utilises(Path(module.__file__)))
     for motif in getattr(module, "ENTREES", []):
         fichiers += sorted(RACINE.glob(motif))
-    h = hashlib.sha256()
+    h = hashlib.sha256(os.environ.get("AFFINAGE_RAPIDE", "0").encode())
     for f in fichiers:
         h.update(str(f.relative_to(RACINE)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 
 
+def module_du_chapitre(chapitre):
+    """``tutorial_code.<chapitre>_page`` s'il existe, sinon ``<chapitre>``."""
+    page = RACINE / "tutorial_code" / f"{chapitre}_page.py"
+    suffixe = "_page" if page.exists() else ""
+    return importlib.import_module(f"tutorial_code.{chapitre}{suffixe}")
+
+
 def produire(chapitre, forcer=False):
     """Exécute le chapitre si son code ou ses données ont changé."""
-    module = importlib.import_module(f"tutorial_code.{chapitre}")
+    module = module_du_chapitre(chapitre)
     dossier = DOSSIER_SORTIES / chapitre
     temoin = dossier / ".empreinte"
     cle = empreinte(module)
