@@ -85,7 +85,7 @@ def tableau_avant_apres(bilan, chemin, n=8):
     paires = list(zip(bilan["avant"]["lignes"], bilan["apres"]["lignes"]))
     # Les questions réussies d'abord, puis des échecs : on voit les deux.
     paires.sort(key=lambda p: not p[1]["correct"])
-    choix = paires[:n // 2] + paires[-(n - n // 2):]
+    choix = paires if len(paires) <= n else paires[:n // 2] + paires[-(n - n // 2):]
     for avant, apres in choix:
         marque = "✓ " if apres["correct"] else "✗ "
         lignes += [f"   * - {cellule(avant['question'])}",
