@@ -16,6 +16,7 @@ import re
 import unicodedata
 
 from tutorial_code.modeles import MODELE_EMBARQUE, RACINE
+from tutorial_code.nombres import pourcent
 from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
 from tutorial_code.runner import BasicModelRunner
 from tutorial_code.tokenisation import tokeniser_conversation
@@ -45,11 +46,6 @@ def contient_faits(reponse, faits_cles):
     reponse = normaliser(reponse)
     return all(re.search(r"(?<!\w)" + re.escape(normaliser(fait)) + r"(?!\w)",
                          reponse) for fait in faits_cles)
-
-
-def pourcent(x):
-    """0.06 -> « 6 % » (espace insécable avant le signe, à la française)."""
-    return f"{100 * x:.0f}\u00a0%"
 # [fin:normaliser]
 
 

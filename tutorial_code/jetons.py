@@ -12,6 +12,7 @@ import argparse
 import copy
 import html
 
+from tutorial_code.nombres import formater
 from tutorial_code.tokenisation import IGNORE, rendre
 
 # [region:jetons-par-mot]
@@ -94,7 +95,7 @@ PHRASES = [  # (français, anglais) : les mêmes phrases dans les deux langues
 
 
 def virgule(x):  # 1.5 → « 1,50 »
-    return f"{x:.2f}".replace(".", ",")
+    return formater(x, 2)
 
 
 def tableau_jetons_par_mot(tokenizer, chemin):

@@ -16,6 +16,7 @@ import random
 
 import torch
 
+from tutorial_code.nombres import pourcent
 from tutorial_code.tokenisation import IGNORE
 
 FACTEUR_MEGA_LOT = 50  # comme LengthGroupedSampler de transformers
@@ -171,7 +172,7 @@ def figure_gaspillage(longueurs, parts, chemin):
     noms = [n.replace(", ", ",\n").replace(" en ", "\nen ") for n in parts]
     barres = droite.barh(noms[::-1], [100 * p for p in list(parts.values())[::-1]],
                          color="#d9822b")
-    droite.bar_label(barres, labels=[f"{100 * p:.1f} %".replace(".", ",")
+    droite.bar_label(barres, labels=[pourcent(p, 1)
                                      for p in list(parts.values())[::-1]], padding=3)
     droite.set(title="Jetons de remplissage (%)", xlim=(0, 100))
     fig.tight_layout()
@@ -229,7 +230,7 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
     parts = gaspillage_padding(longueurs, taille_lot=8, max_length=LONGUEUR_MAX)
     # [fin:gaspillage-jeu]
     ecrire_tableau(dossier / "gaspillage.rst", ["stratégie", "remplissage"],
-                   [[nom, f"{100 * p:.1f} %".replace(".", ",")]
+                   [[nom, pourcent(p, 1)]
                     for nom, p in parts.items()])
     figure_gaspillage(longueurs, parts, dossier / "gaspillage.png")
     utiles = f"{sum(longueurs):,}".replace(",", " ")  # 50244 → « 50 244 »

@@ -11,6 +11,8 @@ import argparse
 
 from transformers import AutoConfig, LlamaConfig
 
+from tutorial_code.nombres import formater
+
 # Les modules linéaires d'un bloc Llama : nom -> (d_in, d_out) en fonction de la config.
 MODULES_LINEAIRES = ["q_proj", "k_proj", "v_proj", "o_proj",
                      "gate_proj", "up_proj", "down_proj"]
@@ -88,12 +90,6 @@ def tableau_memoire(modeles, r=16):
                 lignes.append((nom, methode, precision, entrainables, gio,
                                sum(gio.values())))
     return lignes
-
-
-def formater(x, decimales=1):
-    """Nombre à la française : espace fine pour les milliers, virgule décimale."""
-    texte = f"{x:,.{decimales}f}".replace(",", "\u202f").replace(".", ",")
-    return texte
 
 
 def afficher_tableau(lignes):

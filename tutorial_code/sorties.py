@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from tutorial_code.nombres import formater
+
 RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
 
@@ -113,7 +115,7 @@ def produire(chapitre, forcer=False):
     provisoire.mkdir(parents=True)
     module.produire_sorties(provisoire)
     duree = time.perf_counter() - debut
-    (provisoire / "duree.txt").write_text(f"{duree:.0f}".replace(".", ","))
+    (provisoire / "duree.txt").write_text(formater(duree, 0))
     # On ne remplace l'ancien dossier qu'une fois tout réussi.
     shutil.rmtree(dossier, ignore_errors=True)
     provisoire.rename(dossier)

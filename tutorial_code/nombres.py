@@ -1,0 +1,16 @@
+"""Les nombres à la française, pour tout ce que les pages affichent.
+
+Virgule décimale, espace fine insécable (U+202F) entre les milliers, espace
+insécable (U+00A0) avant « % » : ``formater(6738415616, 0)`` donne
+« 6 738 415 616 », ``pourcent(0.294)`` donne « 29 % ».
+"""
+
+
+def formater(x, decimales=1):
+    """Nombre à la française : espace fine pour les milliers, virgule décimale."""
+    return f"{x:,.{decimales}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def pourcent(x, decimales=0):
+    """Une proportion (0.294) en pourcentage à la française (« 29 % »)."""
+    return f"{formater(100 * x, decimales)}\u00a0%"
