@@ -146,3 +146,17 @@ def test_dossier_adaptateur_lora(dossier_modele_minuscule, tmp_path):
                                          verbeux=False)[0](ids).logits
     torch.testing.assert_close(obtenu, attendu)
     assert not torch.allclose(obtenu, sans_adaptateur)  # l'adaptateur agit bien
+
+
+def test_depuis_modele_egal_au_runner_charge(runner):
+    # Autour d'un modèle déjà en mémoire (après l'entraînement), mêmes réglages :
+    # mêmes textes formatés, mêmes réponses.
+    options = dict(max_new_tokens=12, system_prompt="Tu es un assistant.")
+    charge = BasicModelRunner(runner.model_name, dtype=torch.float32,
+                              verbeux=False, **options)
+    autour = BasicModelRunner.depuis_modele(charge.model, charge.tokenizer,
+                                            **options)
+    assert autour.formater("Bonjour") == charge.formater("Bonjour")
+    assert "Tu es un assistant." in autour.formater("Bonjour")
+    assert autour.predict(PROMPTS) == charge.predict(PROMPTS)
+    assert autour.max_new_tokens == 12

@@ -32,9 +32,14 @@ class BasicModelRunner:
 
     def __init__(self, model_name=MODELE_EMBARQUE, chat=None, max_new_tokens=128,
                  system_prompt=None, dtype=None, device=None, verbeux=True):
-        self.model_name = model_name
-        self.model, self.tokenizer = charger_modele(
-            model_name, dtype=dtype, device=device, verbeux=verbeux)
+        model, tokenizer = charger_modele(model_name, dtype=dtype, device=device,
+                                          verbeux=verbeux)
+        self._regler(model_name, model, tokenizer, chat, max_new_tokens,
+                     system_prompt)
+
+    def _regler(self, model_name, model, tokenizer, chat, max_new_tokens,
+                system_prompt):
+        self.model_name, self.model, self.tokenizer = model_name, model, tokenizer
         self.chat = chat
         self.max_new_tokens = max_new_tokens
         self.system_prompt = system_prompt
@@ -42,14 +47,12 @@ class BasicModelRunner:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @classmethod
-    def depuis_modele(cls, model, tokenizer, **options):
+    def depuis_modele(cls, model, tokenizer, chat=None, max_new_tokens=128,
+                      system_prompt=None):
         """Un runner autour d'un modèle déjà en mémoire (juste après l'entraînement)."""
         runner = cls.__new__(cls)
-        runner.model_name = getattr(model.config, "_name_or_path", "")
-        runner.model, runner.tokenizer = model, tokenizer
-        runner.chat = options.get("chat")
-        runner.max_new_tokens = options.get("max_new_tokens", 128)
-        runner.system_prompt = options.get("system_prompt")
+        runner._regler(getattr(model.config, "_name_or_path", ""), model, tokenizer,
+                       chat, max_new_tokens, system_prompt)
         return runner
 
     def utilise_chat(self, chat=None):
