@@ -37,6 +37,14 @@ nb_execution_mode = "cache"
 nb_execution_cache_path = str(RACINE / ".jupyter_cache")
 nb_execution_raise_on_error = True
 
+# Carnets : un notebook par chapitre (docs/carnets/*.md, MyST), exécuté avec le
+# cache ci-dessus ; docs/_ext/carnets.py vérifie le noyau, écrit les .ipynb à
+# télécharger et réexécute un carnet quand le code qu'il appelle change.
+extensions.append("carnets")
+nb_execution_timeout = 300  # secondes par cellule, sur deux cœurs partagés
+nb_execution_show_tb = True  # la trace d'une cellule en échec, dans le journal
+nb_output_stderr = "remove"  # barres de progression (tqdm), avertissements
+
 # Bouton « copier » : les invites et les sorties ne sont pas copiées.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
