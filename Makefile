@@ -1,7 +1,10 @@
 # Affinage pratique — deux commandes suffisent :
 #   make html   installe tout (dans .venv/ si aucun environnement virtuel n'est actif),
 #               prépare le modèle embarqué, exécute le code des pages, construit le site
-#   make test   lance les tests (modèle minuscule + vrai modèle embarqué)
+#   make test   installe les paquets Debian des vérifications (Chromium, hunspell-fr,
+#               enchant), construit le site, puis lance tous les tests : modèle
+#               minuscule, vrai modèle embarqué, blocs des pages construites,
+#               orthographe, liens internes, visite du site dans Chromium
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -18,7 +21,14 @@ export TOKENIZERS_PARALLELISM := false
 
 SPHINX := $(PY) -m sphinx -W --keep-going -c .
 
-.PHONY: help installer modele sorties html test serve clean
+# Paquets Debian des vérifications du site : dictionnaire français et enchant pour
+# l'orthographe, une police pour les captures ; plus Chromium s'il n'est pas déjà
+# là (CHROMIUM=… désigne un autre exécutable, par exemple Google Chrome).
+PAQUETS_DEBIAN := hunspell-fr libenchant-2-2 fonts-dejavu-core
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
+.PHONY: help installer paquets modele sorties html orthographe test serve clean
 
 help:  ## cette aide
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -34,6 +44,22 @@ $(INSTALLE): requirements.txt | $(PY)
 
 installer: $(INSTALLE)  ## crée .venv/ si besoin et installe les dépendances figées
 
+paquets:  ## installe les paquets Debian manquants des vérifications (apt-get)
+	@manquants=""; \
+	for p in $(PAQUETS_DEBIAN); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || manquants="$$manquants $$p"; \
+	done; \
+	[ -x "$(CHROMIUM)" ] || manquants="$$manquants chromium"; \
+	if [ -z "$$manquants" ]; then echo "Paquets Debian : déjà installés."; exit 0; fi; \
+	command -v apt-get >/dev/null \
+	  || { echo "Erreur : pas d'apt-get ; installez :$$manquants"; exit 1; }; \
+	echo "Installation des paquets Debian :$$manquants"; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	$$sudo apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q --no-install-recommends $$manquants
+
 modele: installer  ## convertit une fois le modèle embarqué (GGUF → safetensors)
 	$(PY) -m tutorial_code.modeles --preparer
 
@@ -44,7 +70,11 @@ html: sorties  ## construit le site dans _build/html (avertissement = erreur)
 	$(SPHINX) -b html docs _build/html
 	@echo "Site construit : ouvrez _build/html/index.html"
 
-test: modele  ## lance les tests
+orthographe: paquets sorties  ## relit l'orthographe des pages (docs/mots_du_projet.txt)
+	$(SPHINX) -b spelling docs _build/orthographe
+	@echo "Orthographe : aucune faute."
+
+test: paquets html  ## construit le site et lance tous les tests
 	$(PY) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "Erreur : aucun test n'a été collecté."; exit 1; fi; \
 	exit $$code

@@ -21,6 +21,7 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_rtd_theme",
     "typographie",
+    "orthographe",  # le constructeur spelling, réglé pour le guide
 ]
 
 exclude_patterns = ["_build", "_sorties", "**/.ipynb_checkpoints"]
@@ -52,3 +53,22 @@ copybutton_only_copy_prompt_lines = False
 
 highlight_language = "python3"
 pygments_style = "sphinx"
+
+# Orthographe (``make orthographe``, et un test) : le texte rendu des pages est relu
+# avec le dictionnaire français de Debian (hunspell-fr, via enchant). Le code, les
+# littéraux et les sorties ne sont pas relus. Les termes techniques et les noms
+# propres du guide sont dans docs/mots_du_projet.txt. Une faute est un
+# avertissement, donc une erreur avec -W.
+spelling_lang = "fr_FR"
+# pyenchant n'a pas de découpeur français ; l'anglais garde « l'affinage » en un mot,
+# que le dictionnaire français accepte (élision), et coupe à « ’ ».
+tokenizer_lang = "en_US"
+spelling_word_list_filename = "mots_du_projet.txt"
+spelling_warning = True
+spelling_filters = ["elision.FiltreElision"]  # « d'AdamW » relu « AdamW »
+spelling_show_suggestions = True
+spelling_suggestion_limit = 3
+spelling_ignore_pypi_package_names = False  # pas de réseau
+spelling_ignore_contributor_names = False  # ne dépend pas de l'historique git
+spelling_ignore_importable_modules = False  # la liste du projet est explicite
+spelling_ignore_python_builtins = False

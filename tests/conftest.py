@@ -75,3 +75,15 @@ def dossier_modele_minuscule(tmp_path_factory):
     modele.save_pretrained(dossier)
     tokenizer.save_pretrained(dossier)
     return dossier
+
+
+@pytest.fixture(scope="session")
+def site():
+    """Le site construit (_build/html) : le test échoue, avec la commande à lancer,
+    s'il manque ou s'il est plus ancien que les sources."""
+    from site_construit import SITE, verifier_site
+
+    erreur = verifier_site()
+    if erreur:
+        pytest.fail(erreur, pytrace=False)
+    return SITE

@@ -1,59 +1,17 @@
 """Les blocs de code d'une page, copiés dans l'ordre dans une même session
 Python lancée à la racine du dépôt, s'exécutent (standard du guide).
 
-On reconstitue les blocs depuis les sources rST, comme Sphinx les rend :
-``literalinclude`` (``:pyobject:`` ou paire de marqueurs, ``:dedent:``) et
-``code-block:: python``. L'entraînement passe en mode rapide (AFFINAGE_RAPIDE=1).
+Les blocs sont pris dans le site construit, ``_build/html/<page>.html`` : les blocs
+Python surlignés, dans l'ordre de la page, sans invites, exactement comme le
+bouton « copier » les donne au lecteur (test_navigateur.py le vérifie dans
+Chromium). ``make test`` construit le site d'abord. L'entraînement passe en mode
+rapide (AFFINAGE_RAPIDE=1).
 """
 
-import ast
-import os
 import re
-import textwrap
-from pathlib import Path
 
 import pytest
-
-RACINE = Path(__file__).resolve().parent.parent
-DOCS = RACINE / "docs"
-DIRECTIVE = re.compile(
-    r"^\.\. (literalinclude|code-block):: ?(\S*)\n((?:   :.*\n)*)\n?((?:(?:   .*)?\n)*)",
-    re.M)
-
-
-def extraire_objet(source, nom):
-    """Le texte d'une fonction ou classe (``Classe.methode`` accepté)."""
-    arbre, lignes = ast.parse(source), source.splitlines()
-    noeuds = arbre.body
-    for partie in nom.split("."):
-        noeud = next(n for n in noeuds if getattr(n, "name", None) == partie)
-        noeuds = getattr(noeud, "body", [])
-    debut = min([noeud.lineno] + [d.lineno for d in noeud.decorator_list])
-    return textwrap.dedent("\n".join(lignes[debut - 1:noeud.end_lineno]))
-
-
-def blocs_python(page):
-    """Les blocs Python de ``page``, dans l'ordre, tels que la page les montre."""
-    texte = page.read_text(encoding="utf-8")
-    for m in DIRECTIVE.finditer(texte):
-        genre, argument, options_txt, corps = m.groups()
-        options = dict(re.findall(r":([\w-]+):(?: (.*))?", options_txt))
-        if genre == "code-block":
-            if argument == "python":
-                yield textwrap.dedent(corps)
-            continue
-        if options.get("language") != "python":
-            continue
-        source = (page.parent / argument).read_text(encoding="utf-8")
-        if "pyobject" in options:
-            yield extraire_objet(source, options["pyobject"])
-            continue
-        debut = source.index(options["start-after"]) + len(options["start-after"])
-        extrait = source[debut:source.index(options["end-before"])]
-        extrait = extrait.split("\n", 1)[1]  # le reste de la ligne du marqueur
-        n = int(options.get("dedent", 0))
-        yield "\n".join(ligne[n:] for ligne in extrait.splitlines())
-
+from site_construit import DOCS, LANGAGES_PYTHON, RACINE, blocs_python, pages_du_guide
 
 PAGES = {
     "introduction": [],
@@ -62,18 +20,47 @@ PAGES = {
     "Entrainement": [pytest.mark.entrainement],
     "echelle": [pytest.mark.entrainement],
 }
+DIRECTIVE = re.compile(
+    r"^ *\.\. (literalinclude|code-block)::[ \t]*(\S*)\n((?: +:.*\n)*)", re.M)
+
+
+def blocs_python_des_sources(nom):
+    """Combien de blocs Python la source rST de la page déclare."""
+    nombre = 0
+    for genre, argument, options in DIRECTIVE.findall(
+            (DOCS / f"{nom}.rst").read_text(encoding="utf-8")):
+        if genre == "code-block":
+            langage = argument or "python3"
+        else:
+            langage = (re.findall(r":language: *(\S+)", options) or ["python3"])[0]
+        nombre += langage in LANGAGES_PYTHON
+    return nombre
+
+
+@pytest.mark.parametrize("nom", sorted(PAGES))
+def test_le_html_montre_chaque_bloc_python_des_sources(nom, site):
+    # Garde-fou de l'extraction : rien ne se perd entre la source et la page.
+    attendus = blocs_python_des_sources(nom)
+    assert attendus > 0, f"aucun bloc Python déclaré dans {nom}.rst"
+    assert len(blocs_python(site / f"{nom}.html")) == attendus
+
+
+def test_chaque_page_avec_du_python_est_executee(site):
+    avec_python = {nom for nom in pages_du_guide()
+                   if blocs_python(site / f"{nom}.html")}
+    assert avec_python == set(PAGES), "ajoutez la page à PAGES dans ce fichier"
 
 
 @pytest.mark.modele_reel
 @pytest.mark.parametrize("nom", [pytest.param(n, marks=m) for n, m in PAGES.items()])
-def test_les_blocs_d_une_page_s_executent_dans_l_ordre(nom, monkeypatch):
+def test_les_blocs_d_une_page_s_executent_dans_l_ordre(nom, site, monkeypatch):
     monkeypatch.chdir(RACINE)
     monkeypatch.setenv("AFFINAGE_RAPIDE", "1")
     session = {"__name__": "__session__"}
-    blocs = list(blocs_python(DOCS / f"{nom}.rst"))
-    assert blocs, f"aucun bloc Python trouvé dans {nom}.rst"
+    blocs = blocs_python(site / f"{nom}.html")
+    assert blocs, f"aucun bloc Python trouvé dans {nom}.html"
     for i, bloc in enumerate(blocs, 1):
         try:
-            exec(compile(bloc, f"{nom}.rst (bloc {i})", "exec"), session)
+            exec(compile(bloc, f"{nom}.html (bloc {i})", "exec"), session)
         except Exception as erreur:  # le bloc fautif, lisible dans le rapport
-            pytest.fail(f"{nom}.rst, bloc {i} :\n{bloc}\n→ {erreur!r}")
+            pytest.fail(f"{nom}.html, bloc {i} :\n{bloc}\n→ {erreur!r}")
