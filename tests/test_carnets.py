@@ -16,6 +16,7 @@ import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
+from site_construit import verifier_site
 from test_pages import blocs_python
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -232,8 +233,8 @@ def test_un_carnet_change_est_retire_du_cache_et_relu(tmp_path):
 @pytest.mark.parametrize("nom", PAGES)
 def test_le_site_construit_montre_le_carnet_execute(nom):
     page = SITE / "carnets" / f"{nom}.html"
-    if not page.exists():
-        pytest.skip("site non construit : lancez « make html »")
+    erreur = verifier_site()
+    assert not erreur, erreur  # make test construit le site : jamais ignoré
     html = page.read_text(encoding="utf-8")
     assert html.count('class="cell_input') == len(cellules_de_code(nom))
     assert 'class="cell_output' in html, "aucune sortie : carnet non exécuté ?"
