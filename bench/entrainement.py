@@ -1,0 +1,337 @@
+"""Banc d'essai de l'entraînement : la boucle du guide contre TRL et le Trainer.
+
+Trois chemins, même modèle, mêmes données de l'entreprise, même LoRA (même
+initialisation), même taux d'apprentissage et même calendrier (échauffement
+puis cosinus), même nombre de mises à jour de même taille :
+
+* le guide : ``entrainer`` (``perte_somme``, ``collate_packing``, lots
+  regroupés par longueur), bf16 choisi par ``choisir_device_dtype`` ;
+* TRL ``SFTTrainer`` avec ses réglages par défaut (bf16, recalcul des
+  activations, lots au hasard complétés par remplissage) ;
+* ``Trainer`` de transformers par défaut (fp32, lots au hasard, remplissage
+  dynamique par ``DataCollatorForSeq2Seq``).
+
+On mesure les jetons réels par seconde, les jetons qui comptent dans la perte
+par seconde, la MFU contre les pics bf16 et fp32 mesurés dans le même run,
+puis la perte de validation finale de chacun, évaluée de la même façon (fp32).
+
+Exécutable : ``python -m bench.entrainement`` (``--rapide`` : 2 pas).
+"""
+
+import argparse
+import gc
+import tempfile
+import warnings
+from dataclasses import replace
+
+from bench import commun
+from bench.calcul import compter_parametres, flops_utiles, mesurer_pics, mfu
+from bench.commun import Chrono, facteur, nombre, pourcent
+
+CIBLE_TRL = 1.5  # le guide doit aller au moins 1,5 fois plus vite que TRL
+NOMS = {"guide": "guide (entrainer)", "trl": "TRL SFTTrainer (défauts)",
+        "trainer": "transformers Trainer (défauts)"}
+
+
+def analyser_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.entrainement",
+        description="Compare le débit d'entraînement de la boucle du guide à "
+                    "celui de TRL SFTTrainer et du Trainer de transformers "
+                    "réglés par défaut : mêmes données, même LoRA, même nombre "
+                    "de pas, perte de validation finale comparée.")
+    parser.add_argument("--rapide", action="store_true",
+                        help="2 pas : pour vérifier que tout marche "
+                             "(chiffres peu fiables)")
+    parser.add_argument("--pas", type=int, default=None,
+                        help="mises à jour par chemin (défaut : 20, 2 en rapide)")
+    parser.add_argument("--tolerance", type=float, default=0.1,
+                        help="écart de perte de validation toléré avec le guide, "
+                             "en nats par jeton de réponse (défaut : 0,1)")
+    parser.add_argument("--sans-json", action="store_true",
+                        help="n'écrit pas bench/resultats.json")
+    return parser.parse_args(argv)
+
+
+class Compteur:
+    """Les jetons des lots vraiment vus par l'entraînement, pas par pas."""
+
+    def __init__(self):
+        self.jetons = self.jetons_perte = self.jetons_calcules = self.pas = 0
+
+    def ajouter(self, lot):
+        """Un lot tel que le modèle le reçoit (rempli, ou empaqueté)."""
+        ids = lot["input_ids"]
+        masque = lot.get("attention_mask")
+        self.jetons += int(masque.sum()) if masque is not None else ids.numel()
+        self.jetons_perte += int((lot["labels"][:, 1:] != -100).sum())
+        self.jetons_calcules += ids.numel()  # remplissage compris
+        self.pas += 1
+
+
+def avec_compteur(classe):
+    """Une sous-classe de ``Trainer`` qui compte les jetons de chaque pas."""
+
+    class TrainerCompte(classe):
+        compteur = None
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            self.compteur.ajouter(inputs)
+            return super().training_step(model, inputs, *args, **kwargs)
+
+    return TrainerCompte
+
+
+def modele_lora(config):
+    """Le modèle embarqué en fp32, LoRA appliqué avec la même graine partout."""
+    import torch
+
+    from tutorial_code.entrainement import appliquer_methode
+    from tutorial_code.modeles import charger_modele
+
+    model, tokenizer = charger_modele(dtype=torch.float32, verbeux=False)
+    torch.manual_seed(config.graine)  # même initialisation de A pour tous
+    return appliquer_methode(model, config), tokenizer
+
+
+def chemin_guide(config, train):
+    """La boucle du chapitre ; les jetons se comptent sur son plan de lots,
+    le même que celui qu'``entrainer`` suit (fixé par la graine)."""
+    from tutorial_code.entrainement import entrainer, planifier
+    from tutorial_code.lots import collate_packing
+
+    model, _ = modele_lora(config)
+    compteur = Compteur()
+    for lot in planifier([len(e["input_ids"]) for e in train], config):
+        compteur.ajouter(collate_packing([train[i] for i in lot]))
+    with Chrono() as chrono:
+        entrainer(model, train, None, config)
+    reglages = {"bf16": config.bf16, "recalcul": False, "empaquetage": True,
+                "lots_par_longueur": True}
+    return model, compteur, chrono, 0.0, reglages
+
+
+def lancer(trainer):
+    """``trainer.train()`` en silence (sans le bilan qu'il affiche), en comptant."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.compteur = Compteur()
+    trainer.train()
+
+
+def arguments_communs(config, n_pas, dossier):
+    """Ce qu'on aligne sur le guide : l'optimisation, pas la mécanique."""
+    return dict(output_dir=dossier, max_steps=n_pas, learning_rate=config.lr,
+                per_device_train_batch_size=config.taille_lot,
+                lr_scheduler_type="cosine", warmup_steps=config.warmup,
+                max_grad_norm=config.max_grad_norm,
+                weight_decay=config.weight_decay, seed=config.graine,
+                use_cpu=True, save_strategy="no", logging_strategy="no",
+                report_to="none", disable_tqdm=True)
+
+
+def chemin_trl(config, train, n_pas):
+    """TRL ``SFTTrainer`` par défaut, sur les exemples déjà tokenisés."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = modele_lora(config)
+    with tempfile.TemporaryDirectory() as dossier, Chrono() as preparation:
+        args = SFTConfig(**arguments_communs(config, n_pas, dossier))
+        trainer = avec_compteur(SFTTrainer)(
+            model=model, args=args, processing_class=tokenizer,
+            train_dataset=Dataset.from_list(train))
+    with Chrono() as chrono:
+        lancer(trainer)
+    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing,
+                "empaquetage": args.packing, "sans_remplissage": args.padding_free}
+    return model, trainer.compteur, chrono, preparation.duree, reglages
+
+
+def chemin_trainer(config, train, n_pas):
+    """``Trainer`` de transformers par défaut ; le collateur remplit les
+    étiquettes de -100 (celui par défaut ne sait pas remplir ``labels``)."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    model, tokenizer = modele_lora(config)
+    with tempfile.TemporaryDirectory() as dossier, Chrono() as preparation:
+        args = TrainingArguments(**arguments_communs(config, n_pas, dossier))
+        trainer = avec_compteur(Trainer)(
+            model=model, args=args,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
+            train_dataset=Dataset.from_list(train))
+    with Chrono() as chrono:
+        lancer(trainer)
+    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing}
+    return model, trainer.compteur, chrono, preparation.duree, reglages
+
+
+def chauffer(model, config, train):
+    """Un pas avant + arrière en bf16 et en fp32, non chronométré : les
+    premiers appels préparent les noyaux, aucun chemin ne doit les payer."""
+    from tutorial_code.entrainement import contexte_calcul, perte_somme
+    from tutorial_code.lots import collate_packing
+
+    lot = collate_packing(train[:4])
+    for bf16 in (True, False):
+        with contexte_calcul(replace(config, bf16=bf16)):
+            perte, _ = perte_somme(model, lot)
+        perte.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def mesurer(args):
+    """Les trois chemins l'un après l'autre ; renvoie la section de résultats."""
+    import torch
+
+    from tutorial_code.affinage import RECETTE
+    from tutorial_code.entrainement import perte_moyenne
+    from tutorial_code.modeles import choisir_device_dtype
+    from tutorial_code.recette import preparer_exemples
+
+    n_pas = args.pas or (2 if args.rapide else 20)
+    _, dtype, raison = choisir_device_dtype(entrainement=True)
+    config = replace(RECETTE["lora"], bf16=dtype == torch.bfloat16,
+                     max_pas=n_pas)
+    machine = commun.machine()
+    base, tokenizer = modele_lora(config)
+    train, validation, comptes = preparer_exemples(tokenizer)
+    # Assez d'époques pour n_pas mises à jour ; max_pas coupe le plan.
+    par_epoque = -(-len(train) // config.taille_lot)
+    config = replace(config, num_epochs=-(-n_pas // par_epoque))
+    config_eval = replace(config, bf16=False)  # même évaluation pour tous
+    reglages = {
+        "modèle": f"smollm2-135m-instruct, LoRA r={config.lora_r} alpha="
+                  f"{config.lora_alpha} sur {len(config.lora_cibles)} projections",
+        "données": f"{comptes['exemples']} exemples d'entraînement de la "
+                   f"recette, {len(validation)} de validation",
+        "optimisation": f"{n_pas} mises à jour de {config.taille_lot} exemples, "
+                        f"AdamW lr {config.lr:g}, échauffement "
+                        f"{pourcent(config.warmup, 0)} puis cosinus, "
+                        f"écrêtage {config.max_grad_norm:g}",
+        "calcul du guide": f"{'bf16' if config.bf16 else 'fp32'} ({raison})",
+        "perte de validation": "fp32, perte moyenne par jeton de réponse, "
+                               f"tolérance ± {nombre(args.tolerance, 2)} nat",
+        "mode": "rapide (chiffres indicatifs)" if args.rapide else "complet",
+    }
+    commun.entete("entraînement", reglages, machine)
+    print("Mesure des pics de calcul (produits matriciels) …", flush=True)
+    pics = mesurer_pics(args.rapide)
+    for nom, (debit, n) in pics.items():
+        print(f"  pic {nom} : {nombre(debit / 1e9, 0)} Gflop/s (n = {n})")
+    chauffer(base, config, train)
+    perte_avant = perte_moyenne(base, validation, config_eval)
+    params = compter_parametres(base)
+    del base
+    resultats = {}
+    for cle in ("guide", "trl", "trainer"):
+        print(f"Entraînement : {NOMS[cle]} …", flush=True)
+        if cle == "guide":
+            model, compteur, chrono, prep, details = chemin_guide(config, train)
+        else:
+            fonction = chemin_trl if cle == "trl" else chemin_trainer
+            model, compteur, chrono, prep, details = fonction(config, train, n_pas)
+        duree = chrono.duree
+        flops = flops_utiles(compteur.jetons, compteur.jetons_perte, params)
+        resultats[cle] = {
+            "pas": compteur.pas, "duree_s": duree, "preparation_s": prep,
+            "coeurs_occupes": chrono.coeurs,
+            "jetons": compteur.jetons, "jetons_perte": compteur.jetons_perte,
+            "jetons_calcules": compteur.jetons_calcules,
+            "jetons_par_s": compteur.jetons / duree,
+            "jetons_perte_par_s": compteur.jetons_perte / duree,
+            "remplissage": 1 - compteur.jetons / compteur.jetons_calcules,
+            "flops_utiles": flops,
+            "mfu_bf16": mfu(flops, duree, pics["bf16"][0]),
+            "mfu_fp32": mfu(flops, duree, pics["fp32"][0]),
+            "perte_validation": perte_moyenne(model, validation, config_eval),
+            "reglages": details,
+        }
+        print(f"  {nombre(duree, 1)} s, "
+              f"{nombre(resultats[cle]['jetons_par_s'], 0)} jetons/s, "
+              f"{nombre(chrono.coeurs, 2)} cœurs occupés", flush=True)
+        del model
+        gc.collect()
+    return section(reglages, machine, pics, params, perte_avant, resultats,
+                   args.tolerance)
+
+
+def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
+    """Tableaux, cibles et remarques à partir des mesures brutes."""
+    guide = resultats["guide"]
+    lignes, cibles, remarques = [], [], []
+    for cle, r in resultats.items():
+        lignes.append([
+            NOMS[cle], r["pas"], nombre(r["duree_s"], 1),
+            nombre(r["jetons_par_s"], 0), nombre(r["jetons_perte_par_s"], 0),
+            pourcent(r["remplissage"]), pourcent(r["mfu_bf16"]),
+            pourcent(r["mfu_fp32"]), nombre(r["perte_validation"], 3),
+            facteur(guide["jetons_par_s"] / r["jetons_par_s"]),
+            nombre(r["coeurs_occupes"], 2)])
+    for cle in ("trl", "trainer"):
+        r = resultats[cle]
+        for mesure, titre in (("jetons_par_s", "jetons/s"),
+                              ("jetons_perte_par_s", "jetons de perte/s")):
+            valeur = guide[mesure] / r[mesure]
+            seuil = CIBLE_TRL if cle == "trl" else 1.0
+            cibles.append(commun.cible(f"guide / {NOMS[cle]}, {titre}", valeur,
+                                       facteur(valeur), seuil))
+        ecart = abs(r["perte_validation"] - guide["perte_validation"])
+        cibles.append(commun.cible(
+            f"écart de perte de validation, {NOMS[cle]} / guide", ecart,
+            nombre(ecart, 3), tolerance, sens="<", unite=" nat"))
+    for c in cibles:
+        if c["atteinte"] is False and "perte" in c["nom"].split(",")[0]:
+            remarques.append(f"Pertes finales trop éloignées ({c['nom']} = "
+                             f"{c['texte']}) : ce chemin n'apprend pas comme "
+                             "le guide, son débit ne se compare qu'avec prudence.")
+        elif c["atteinte"] is False:
+            remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
+                             f"(visé {c['cible']}).")
+    remarques.append(
+        f"Perte de validation avant entraînement : "
+        f"{nombre(perte_avant, 3)} ; pics mesurés : bf16 "
+        f"{nombre(pics['bf16'][0] / 1e9, 0)} Gflop/s, fp32 "
+        f"{nombre(pics['fp32'][0] / 1e9, 0)} Gflop/s.")
+    if min(r["coeurs_occupes"] for r in resultats.values()) < 0.75 * (
+            machine.get("fils_torch") or 1):
+        remarques.append("Cœurs occupés nettement sous le nombre de fils de "
+                         "torch : la machine servait à autre chose pendant la "
+                         "mesure, les rapports sont douteux.")
+    remarques.append(
+        "MFU = calcul utile (4 flop par poids gelé et par jeton réel, 6 par poids "
+        "entraîné, tête de langage aux seuls jetons de perte, attention négligée) "
+        "/ durée / pic ; le remplissage et le recalcul n'y comptent pas.")
+    for cle in ("trl", "trainer"):
+        details = ", ".join(f"{k}={v}" for k, v in resultats[cle]["reglages"].items())
+        remarques.append(f"{NOMS[cle]} : {details} ; création du trainer "
+                         f"{nombre(resultats[cle]['preparation_s'], 1)} s, non "
+                         "comptée.")
+    tableau = {"titre": "Débit d'entraînement, mêmes pas, mêmes données",
+               "entetes": ["chemin", "pas", "durée (s)", "jetons/s",
+                           "jetons de perte/s", "remplissage", "MFU bf16",
+                           "MFU fp32", "perte de validation", "guide / chemin",
+                           "cœurs occupés"],
+               "lignes": lignes}
+    return {"machine": machine, "config": reglages, "pics_flops": {
+                k: v[0] for k, v in pics.items()},
+            "parametres": params, "perte_validation_avant": perte_avant,
+            "chemins": resultats, "tableaux": [tableau], "cibles": cibles,
+            "remarques": remarques}
+
+
+def main(argv=None):
+    args = analyser_arguments(argv)
+    # Les annonces de dépréciation de transformers noieraient les mesures.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    resultat = mesurer(args)
+    commun.afficher_section(resultat)
+    if not args.sans_json:
+        commun.enregistrer("entrainement", resultat)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

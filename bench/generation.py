@@ -1,0 +1,178 @@
+"""Banc d'essai de la génération : par lots contre prompt par prompt, chargement.
+
+* ``BasicModelRunner.predict`` sur 8 prompts d'un coup (un lot, remplissage à
+  gauche) contre les mêmes 8 prompts l'un après l'autre : durée, jetons
+  générés par seconde, réponses identiques ou non ;
+* le chargement du modèle embarqué depuis son cache safetensors, dans un
+  processus neuf (ce que vit l'utilisateur) : imports, puis ``charger_modele``.
+
+Décodage glouton en fp32 (le choix de ``choisir_device_dtype`` hors
+entraînement). Les jetons générés se comptent en retokenisant les réponses.
+
+Exécutable : ``python -m bench.generation`` (``--rapide`` : 16 jetons, un essai).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+
+from bench import commun
+from bench.commun import Chrono, facteur, nombre
+
+N_PROMPTS = 8
+CIBLE_LOT = 4.0  # le lot de 8 doit aller au moins 4 fois plus vite
+CIBLE_CHARGEMENT_S = 2.0
+
+
+def analyser_arguments(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.generation",
+        description="Compare la génération par lots de BasicModelRunner.predict "
+                    "à la génération prompt par prompt, et mesure le chargement "
+                    "du modèle depuis le cache.")
+    parser.add_argument("--rapide", action="store_true",
+                        help="16 jetons par réponse, un seul essai : pour "
+                             "vérifier que tout marche (chiffres peu fiables)")
+    parser.add_argument("--jetons", type=int, default=None,
+                        help="jetons générés au plus par réponse "
+                             "(défaut : 64, 16 en rapide)")
+    parser.add_argument("--sans-json", action="store_true",
+                        help="n'écrit pas bench/resultats.json")
+    parser.add_argument("--chargement-seul", action="store_true",
+                        help=argparse.SUPPRESS)  # usage interne (sous-processus)
+    return parser.parse_args(argv)
+
+
+def chargement_seul():
+    """Dans un processus neuf : durée des imports, puis du chargement (JSON)."""
+    with Chrono() as imports:
+        from tutorial_code.runner import BasicModelRunner
+    with Chrono() as chargement:
+        BasicModelRunner(verbeux=False)
+    print(json.dumps({"import_s": imports.duree,
+                      "chargement_s": chargement.duree}))
+
+
+def mesurer_chargement(essais):
+    """``essais`` processus neufs ; renvoie la liste de leurs mesures."""
+    mesures = []
+    for _ in range(essais):
+        sortie = subprocess.run(
+            [sys.executable, "-m", "bench.generation", "--chargement-seul"],
+            capture_output=True, text=True, check=True, cwd=commun.RACINE)
+        mesures.append(json.loads(sortie.stdout.strip().splitlines()[-1]))
+    return mesures
+
+
+def jetons_generes(tokenizer, reponses):
+    """Jetons des réponses (retokenisées, sans jetons spéciaux)."""
+    return sum(len(tokenizer(r, add_special_tokens=False)["input_ids"])
+               for r in reponses)
+
+
+def mesurer(args):
+    from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
+    from tutorial_code.runner import BasicModelRunner
+
+    jetons = args.jetons or (16 if args.rapide else 64)
+    essais = 1 if args.rapide else 3
+    machine = commun.machine()
+    prompts = [q["question"] for q in charger_questions_test()[:N_PROMPTS]]
+    reglages = {
+        "modèle": "smollm2-135m-instruct, fp32, décodage glouton",
+        "prompts": f"{len(prompts)} questions de test de Vitrexpress Auto, "
+                   "avec le prompt système du guide",
+        "génération": f"au plus {jetons} jetons par réponse",
+        "essais": f"{essais} par mesure, on garde la meilleure durée "
+                  "(la médiane pour le chargement)",
+        "mode": "rapide (chiffres indicatifs)" if args.rapide else "complet",
+    }
+    commun.entete("génération", reglages, machine)
+    print("Chargement dans des processus neufs …", flush=True)
+    chargements = mesurer_chargement(essais)
+    runner = BasicModelRunner(system_prompt=PROMPT_SYSTEME, max_new_tokens=jetons,
+                              verbeux=False)
+    runner.predict(prompts[:2], max_new_tokens=4)  # chauffe, non chronométrée
+    lot, un = [], []  # les chronos de chaque essai
+    for _ in range(essais):
+        print("Génération : un lot de 8 …", flush=True)
+        with Chrono() as chrono:
+            reponses_lot = runner.predict(prompts)
+        lot.append(chrono)
+        print("Génération : un prompt à la fois …", flush=True)
+        with Chrono() as chrono:
+            reponses_un = [runner.predict(p) for p in prompts]
+        un.append(chrono)
+    lot, un = min(lot, key=lambda c: c.duree), min(un, key=lambda c: c.duree)
+    n_lot = jetons_generes(runner.tokenizer, reponses_lot)
+    n_un = jetons_generes(runner.tokenizer, reponses_un)
+    identiques = sum(a == b for a, b in zip(reponses_lot, reponses_un))
+    return section(reglages, machine, chargements, lot, un, n_lot, n_un,
+                   identiques, len(prompts))
+
+
+def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
+            n_prompts):
+    """Tableaux, cibles et remarques ; ``lot`` et ``un`` sont des chronos."""
+    duree_lot, duree_un = lot.duree, un.duree
+    acceleration = duree_un / duree_lot
+    chargement = commun.mediane([c["chargement_s"] for c in chargements])
+    imports = commun.mediane([c["import_s"] for c in chargements])
+    lignes = [
+        [f"un lot de {n_prompts}", nombre(duree_lot, 2), n_lot,
+         nombre(n_lot / duree_lot, 1), facteur(acceleration),
+         nombre(lot.coeurs, 2)],
+        ["un prompt à la fois", nombre(duree_un, 2), n_un,
+         nombre(n_un / duree_un, 1), facteur(1.0), nombre(un.coeurs, 2)],
+    ]
+    cibles = [
+        commun.cible(f"lot de {n_prompts} / un à la fois (durée)", acceleration,
+                     facteur(acceleration), CIBLE_LOT),
+        commun.cible("chargement du modèle depuis le cache", chargement,
+                     f"{nombre(chargement, 2)} s", CIBLE_CHARGEMENT_S, sens="<",
+                     unite=" s"),
+    ]
+    remarques = [f"Réponses identiques entre le lot et un à la fois : "
+                 f"{identiques} sur {n_prompts} (le remplissage à gauche peut "
+                 "changer un arrondi, donc un jeton glouton)."]
+    remarques.append(
+        f"Processus neuf : imports {nombre(imports, 2)} s (torch, transformers), "
+        f"puis chargement {nombre(chargement, 2)} s (médiane de "
+        f"{len(chargements)}) ; seul le chargement est comparé à la cible.")
+    if min(lot.coeurs, un.coeurs) < 0.75 * (machine.get("fils_torch") or 1):
+        remarques.append("Cœurs occupés nettement sous le nombre de fils de "
+                         "torch : la machine servait à autre chose pendant la "
+                         "mesure, le rapport est douteux.")
+    for c in cibles:
+        if c["atteinte"] is False:
+            remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
+                             f"(visé {c['cible']}).")
+    tableau = {"titre": "Génération de BasicModelRunner.predict",
+               "entetes": ["mode", "durée (s)", "jetons générés", "jetons/s",
+                           "vitesse / un à la fois", "cœurs occupés"],
+               "lignes": lignes}
+    return {"machine": machine, "config": reglages,
+            "chargements": chargements, "chargement_s": chargement,
+            "import_s": imports, "duree_lot_s": duree_lot,
+            "duree_un_a_un_s": duree_un, "coeurs_occupes": {
+                "lot": lot.coeurs, "un_a_un": un.coeurs}, "jetons_lot": n_lot,
+            "jetons_un_a_un": n_un, "acceleration": acceleration,
+            "reponses_identiques": identiques, "tableaux": [tableau],
+            "cibles": cibles, "remarques": remarques}
+
+
+def main(argv=None):
+    args = analyser_arguments(argv)
+    if args.chargement_seul:
+        chargement_seul()
+        return 0
+    resultat = mesurer(args)
+    commun.afficher_section(resultat)
+    if not args.sans_json:
+        commun.enregistrer("generation", resultat)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
