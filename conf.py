@@ -45,6 +45,8 @@ extensions.append("carnets")
 nb_execution_timeout = 300  # secondes par cellule, sur deux cœurs partagés
 nb_execution_show_tb = True  # la trace d'une cellule en échec, dans le journal
 nb_output_stderr = "remove"  # barres de progression (tqdm), avertissements
+# La relecture orthographique (constructeur « spelling ») lit les sorties en texte.
+nb_mime_priority_overrides = [("spelling", "text/plain", 0)]
 
 # Bouton « copier » : les invites et les sorties ne sont pas copiées.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "

@@ -48,7 +48,9 @@ def cellules_de_code(nom):
 
 def code_de_la_page(nom):
     """Les blocs Python de la page du chapitre, tels qu'elle les montre."""
-    return "\n".join(blocs_python(DOCS / f"{PAGES[nom]}.rst"))
+    erreur = verifier_site()
+    assert not erreur, erreur  # make test construit le site avant les tests
+    return "\n".join(blocs_python(SITE / f"{PAGES[nom]}.html"))
 
 
 def imports(source):
@@ -96,7 +98,7 @@ def test_les_carnets_sont_dans_une_toctree():
 def test_le_carnet_n_importe_que_ce_que_sa_page_montre(nom):
     page = code_de_la_page(nom)
     texte_page = (DOCS / f"{PAGES[nom]}.rst").read_text(encoding="utf-8")
-    modules_page = {m for bloc in blocs_python(DOCS / f"{PAGES[nom]}.rst")
+    modules_page = {m for bloc in blocs_python(SITE / f"{PAGES[nom]}.html")
                     for m, _ in imports(bloc)}
     for source in cellules_de_code(nom):
         for module, noms in imports(source):

@@ -18,11 +18,11 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urldefrag
+from urllib.parse import urlsplit
 
 import pytest
-from site_construit import (LANGAGES_PYTHON, RACINE, blocs_python, pages_du_guide,
-                            sans_invites)
+from site_construit import (DOCS, LANGAGES_PYTHON, RACINE, blocs_python,
+                            pages_du_guide, sans_invites)
 
 pytestmark = pytest.mark.navigateur
 
@@ -32,6 +32,18 @@ DRAPEAUX = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-sync"]
 CAPTURES = RACINE / "_build" / "captures"
 SENTINELLE = "(rien de copié)"
+
+
+def pages_du_site():
+    """Les pages du guide, puis les carnets (``carnets/…``), chemins sans .html."""
+    carnets = sorted(f"carnets/{p.stem}" for p in (DOCS / "carnets").glob("*")
+                     if p.suffix in (".md", ".rst"))
+    return sorted(pages_du_guide() + carnets)
+
+
+def nom_de_page(adresse):
+    """« http://…/carnets/index.html#x » → « carnets/index »."""
+    return urlsplit(adresse).path.lstrip("/").removesuffix(".html")
 
 # Ce que le navigateur relève sur une page, en une fois.
 RELEVE = """() => ({
@@ -117,7 +129,7 @@ def visiter(page, adresse, nom):
     page.wait_for_load_state("networkidle")
     constat = Constat(page.evaluate(RELEVE), erreurs)
     # La capture d'abord, page en haut : les clics font défiler la page.
-    constat.capture = CAPTURES / f"{nom}.png"
+    constat.capture = CAPTURES / f"{nom.replace('/', '-')}.png"
     page.screenshot(path=constat.capture, full_page=True)
     for bouton in page.locator("button.copybtn").all():
         page.evaluate("t => navigator.clipboard.writeText(t)", SENTINELLE)
@@ -135,14 +147,14 @@ def visite(navigateur, serveur):
     constats, chaine = {}, []
     adresse = f"{serveur}/index.html"
     while adresse is not None and len(chaine) < 50:
-        nom = Path(urldefrag(adresse).url).stem
+        nom = nom_de_page(adresse)
         assert nom not in constats, f"« Suivant » revient sur {nom} : boucle"
         page = navigateur.new_page()
         constats[nom] = visiter(page, adresse, nom)
         page.close()
         chaine.append(nom)
         adresse = constats[nom].releve["suivant"]
-    toctree = list(dict.fromkeys(Path(urldefrag(a).url).stem
+    toctree = list(dict.fromkeys(nom_de_page(a)
                                  for a in constats["index"].releve["toctree"]))
     return {"constats": constats, "chaine": chaine, "toctree": toctree}
 
@@ -151,11 +163,11 @@ def test_la_table_des_matieres_et_suivant_menent_a_chaque_page(visite):
     assert visite["toctree"], "pas de table des matières sur l'accueil"
     assert visite["chaine"] == ["index"] + visite["toctree"], (
         "« Suivant » ne suit pas la table des matières")
-    assert sorted(visite["chaine"]) == pages_du_guide(), (
+    assert sorted(visite["chaine"]) == pages_du_site(), (
         "pages hors du parcours : la table des matières doit mener à chaque page")
 
 
-@pytest.mark.parametrize("nom", pages_du_guide())
+@pytest.mark.parametrize("nom", pages_du_site())
 def test_la_page_s_affiche_sans_defaut(nom, visite, site):
     constat = visite["constats"].get(nom)
     assert constat is not None, f"{nom} n'a pas été atteinte en suivant le parcours"

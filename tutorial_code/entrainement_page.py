@@ -50,7 +50,9 @@ from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_
 from tutorial_code.recette import conversation, preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
-DOSSIER_MODELE = RACINE / "_travail" / "assistant"  # ignoré par git
+# Ignoré par git ; le mode rapide (tests) n'écrase jamais le modèle de la construction.
+DOSSIER_MODELE = RACINE / "_travail" / (
+    "assistant-rapide" if os.environ.get("AFFINAGE_RAPIDE") == "1" else "assistant")
 # [fin:imports]
 
 
@@ -113,9 +115,9 @@ def produire_sorties(dossier):
               "paramètres LoRA")
         # [fin:formule-lora]
 
-    shutil.rmtree(DOSSIER_MODELE, ignore_errors=True)  # pas de reprise d'un ancien run
     with capturer(dossier / "execution.txt"):
         # [region:executer]
+        shutil.rmtree(DOSSIER_MODELE, ignore_errors=True)  # repartir de zéro
         bilan, model, tokenizer = executer(DOSSIER_MODELE, methode="lora")
         # [fin:executer]
     tracer_courbe(bilan["historique"], dossier / "courbe.png")
