@@ -18,7 +18,6 @@ puis la perte de validation finale de chacun, évaluée de la même façon (fp32
 Exécutable : ``python -m bench.entrainement`` (``--rapide`` : 2 pas).
 """
 
-import argparse
 import gc
 import tempfile
 import warnings
@@ -33,13 +32,17 @@ NOMS = {"guide": "guide (entrainer)", "trl": "TRL SFTTrainer (défauts)",
         "trainer": "transformers Trainer (défauts)"}
 
 
+def autres(part):
+    return "?" if part is None else pourcent(part, 0)
+
+
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.entrainement",
-        description="Compare le débit d'entraînement de la boucle du guide à "
-                    "celui de TRL SFTTrainer et du Trainer de transformers "
-                    "réglés par défaut : mêmes données, même LoRA, même nombre "
-                    "de pas, perte de validation finale comparée.")
+    parser = commun.analyseur(
+        "python -m bench.entrainement",
+        "Compare le débit d'entraînement de la boucle du guide à "
+        "celui de TRL SFTTrainer et du Trainer de transformers "
+        "réglés par défaut : mêmes données, même LoRA, même nombre "
+        "de pas, perte de validation finale comparée.")
     parser.add_argument("--rapide", action="store_true",
                         help="2 pas : pour vérifier que tout marche "
                              "(chiffres peu fiables)")
@@ -48,6 +51,14 @@ def analyser_arguments(argv=None):
     parser.add_argument("--tolerance", type=float, default=0.1,
                         help="écart de perte de validation toléré avec le guide, "
                              "en nats par jeton de réponse (défaut : 0,1)")
+    parser.add_argument("--micro-lots", type=int, default=1, metavar="K",
+                        help="le guide découpe chaque mise à jour de 16 exemples "
+                             "en K rangées empaquetées (accumulation) : "
+                             "l'attention d'une rangée croît comme le carré de "
+                             "sa longueur (défaut : 1)")
+    parser.add_argument("--chemins", default="guide,trl,trainer",
+                        help="chemins mesurés, le guide toujours compris "
+                             "(défaut : guide,trl,trainer)")
     parser.add_argument("--sans-json", action="store_true",
                         help="n'écrit pas bench/resultats.json")
     return parser.parse_args(argv)
@@ -107,7 +118,7 @@ def chemin_guide(config, train):
     with Chrono() as chrono:
         entrainer(model, train, None, config)
     reglages = {"bf16": config.bf16, "recalcul": False, "empaquetage": True,
-                "lots_par_longueur": True}
+                "lots_par_longueur": True, "rangees_par_maj": config.accumulation}
     return model, compteur, chrono, 0.0, reglages
 
 
@@ -123,7 +134,7 @@ def lancer(trainer):
 def arguments_communs(config, n_pas, dossier):
     """Ce qu'on aligne sur le guide : l'optimisation, pas la mécanique."""
     return dict(output_dir=dossier, max_steps=n_pas, learning_rate=config.lr,
-                per_device_train_batch_size=config.taille_lot,
+                per_device_train_batch_size=config.taille_lot * config.accumulation,
                 lr_scheduler_type="cosine", warmup_steps=config.warmup,
                 max_grad_norm=config.max_grad_norm,
                 weight_decay=config.weight_decay, seed=config.graine,
@@ -192,22 +203,30 @@ def mesurer(args):
     from tutorial_code.recette import preparer_exemples
 
     n_pas = args.pas or (2 if args.rapide else 20)
+    k = args.micro_lots
     _, dtype, raison = choisir_device_dtype(entrainement=True)
-    config = replace(RECETTE["lora"], bf16=dtype == torch.bfloat16,
-                     max_pas=n_pas)
+    recette = RECETTE["lora"]
+    if recette.taille_lot % k:
+        raise SystemExit(f"Erreur : --micro-lots doit diviser {recette.taille_lot}.")
+    config = replace(recette, bf16=dtype == torch.bfloat16, max_pas=n_pas * k,
+                     taille_lot=recette.taille_lot // k, accumulation=k)
+    chemins = ["guide"] + [c for c in ("trl", "trainer")
+                           if c in args.chemins.split(",")]
     machine = commun.machine()
     base, tokenizer = modele_lora(config)
     train, validation, comptes = preparer_exemples(tokenizer)
     # Assez d'époques pour n_pas mises à jour ; max_pas coupe le plan.
     par_epoque = -(-len(train) // config.taille_lot)
-    config = replace(config, num_epochs=-(-n_pas // par_epoque))
+    config = replace(config, num_epochs=-(-config.max_pas // par_epoque))
     config_eval = replace(config, bf16=False)  # même évaluation pour tous
     reglages = {
         "modèle": f"smollm2-135m-instruct, LoRA r={config.lora_r} alpha="
                   f"{config.lora_alpha} sur {len(config.lora_cibles)} projections",
         "données": f"{comptes['exemples']} exemples d'entraînement de la "
                    f"recette, {len(validation)} de validation",
-        "optimisation": f"{n_pas} mises à jour de {config.taille_lot} exemples, "
+        "optimisation": f"{n_pas} mises à jour de {recette.taille_lot} exemples"
+                        + (f" (guide : {k} rangées de {config.taille_lot})"
+                           if k > 1 else "") + ", "
                         f"AdamW lr {config.lr:g}, échauffement "
                         f"{pourcent(config.warmup, 0)} puis cosinus, "
                         f"écrêtage {config.max_grad_norm:g}",
@@ -226,7 +245,7 @@ def mesurer(args):
     params = compter_parametres(base)
     del base
     resultats = {}
-    for cle in ("guide", "trl", "trainer"):
+    for cle in chemins:
         print(f"Entraînement : {NOMS[cle]} …", flush=True)
         if cle == "guide":
             model, compteur, chrono, prep, details = chemin_guide(config, train)
@@ -236,8 +255,8 @@ def mesurer(args):
         duree = chrono.duree
         flops = flops_utiles(compteur.jetons, compteur.jetons_perte, params)
         resultats[cle] = {
-            "pas": compteur.pas, "duree_s": duree, "preparation_s": prep,
-            "coeurs_occupes": chrono.coeurs,
+            "pas": n_pas, "duree_s": duree, "preparation_s": prep,
+            "cpu_pris_par_autres": chrono.autres,
             "jetons": compteur.jetons, "jetons_perte": compteur.jetons_perte,
             "jetons_calcules": compteur.jetons_calcules,
             "jetons_par_s": compteur.jetons / duree,
@@ -251,7 +270,8 @@ def mesurer(args):
         }
         print(f"  {nombre(duree, 1)} s, "
               f"{nombre(resultats[cle]['jetons_par_s'], 0)} jetons/s, "
-              f"{nombre(chrono.coeurs, 2)} cœurs occupés", flush=True)
+              f"{autres(chrono.autres)} du processeur pris par d'autres",
+              flush=True)
         del model
         gc.collect()
     return section(reglages, machine, pics, params, perte_avant, resultats,
@@ -269,8 +289,8 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
             pourcent(r["remplissage"]), pourcent(r["mfu_bf16"]),
             pourcent(r["mfu_fp32"]), nombre(r["perte_validation"], 3),
             facteur(guide["jetons_par_s"] / r["jetons_par_s"]),
-            nombre(r["coeurs_occupes"], 2)])
-    for cle in ("trl", "trainer"):
+            autres(r["cpu_pris_par_autres"])])
+    for cle in [c for c in ("trl", "trainer") if c in resultats]:
         r = resultats[cle]
         for mesure, titre in (("jetons_par_s", "jetons/s"),
                               ("jetons_perte_par_s", "jetons de perte/s")):
@@ -295,25 +315,25 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
         f"{nombre(perte_avant, 3)} ; pics mesurés : bf16 "
         f"{nombre(pics['bf16'][0] / 1e9, 0)} Gflop/s, fp32 "
         f"{nombre(pics['fp32'][0] / 1e9, 0)} Gflop/s.")
-    if min(r["coeurs_occupes"] for r in resultats.values()) < 0.75 * (
-            machine.get("fils_torch") or 1):
-        remarques.append("Cœurs occupés nettement sous le nombre de fils de "
-                         "torch : la machine servait à autre chose pendant la "
-                         "mesure, les rapports sont douteux.")
+    alerte = commun.alerte_autres([r["cpu_pris_par_autres"]
+                                   for r in resultats.values()])
+    if alerte:
+        remarques.insert(0, alerte)
     remarques.append(
         "MFU = calcul utile (4 flop par poids gelé et par jeton réel, 6 par poids "
-        "entraîné, tête de langage aux seuls jetons de perte, attention négligée) "
-        "/ durée / pic ; le remplissage et le recalcul n'y comptent pas.")
-    for cle in ("trl", "trainer"):
+        "entraîné, tête de langage aux seuls jetons de perte, attention au sein "
+        "des exemples négligée) / durée / pic ; le remplissage, le recalcul et "
+        "l'attention masquée entre exemples d'une rangée n'y comptent pas.")
+    for cle in [c for c in ("trl", "trainer") if c in resultats]:
         details = ", ".join(f"{k}={v}" for k, v in resultats[cle]["reglages"].items())
         remarques.append(f"{NOMS[cle]} : {details} ; création du trainer "
                          f"{nombre(resultats[cle]['preparation_s'], 1)} s, non "
                          "comptée.")
     tableau = {"titre": "Débit d'entraînement, mêmes pas, mêmes données",
-               "entetes": ["chemin", "pas", "durée (s)", "jetons/s",
+               "entetes": ["chemin", "mises à jour", "durée (s)", "jetons/s",
                            "jetons de perte/s", "remplissage", "MFU bf16",
                            "MFU fp32", "perte de validation", "guide / chemin",
-                           "cœurs occupés"],
+                           "CPU pris par d'autres"],
                "lignes": lignes}
     return {"machine": machine, "config": reglages, "pics_flops": {
                 k: v[0] for k, v in pics.items()},
