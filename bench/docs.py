@@ -164,8 +164,10 @@ def section(reglages, machine, mesures, fichier, attendus, autres=()):
             "premiere": "première (sorties reprises)",
             "tiede": "sans changement",
             "modifie": f"après modification de {fichier}"}
-    lignes = [[noms[k], nombre(duree, 1), ", ".join(recalc) or "aucun"]
-              for k, (duree, recalc) in mesures.items()]
+    autres = list(autres) + [None] * (len(mesures) - len(autres))
+    lignes = [[noms[k], nombre(duree, 1), ", ".join(recalc) or "aucun",
+               "?" if part is None else commun.pourcent(part, 0)]
+              for (k, (duree, recalc)), part in zip(mesures.items(), autres)]
     tiede, recalc_tiede = mesures["tiede"]
     _, recalc_modifie = mesures["modifie"]
     cibles = [
@@ -197,7 +199,8 @@ def section(reglages, machine, mesures, fichier, attendus, autres=()):
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
     tableau = {"titre": "Durée de « make html » dans un clone neuf",
-               "entetes": ["construction", "durée (s)", "chapitres recalculés"],
+               "entetes": ["construction", "durée (s)", "chapitres recalculés",
+                           "CPU pris par d'autres"],
                "lignes": lignes}
     return {"machine": machine, "config": reglages,
             "durees_s": {k: v[0] for k, v in mesures.items()},
