@@ -18,7 +18,7 @@ export TOKENIZERS_PARALLELISM := false
 
 SPHINX := $(PY) -m sphinx -W --keep-going -c .
 
-.PHONY: help installer modele sorties html test serve clean
+.PHONY: help installer modele sorties html test bench serve clean
 
 help:  ## cette aide
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -48,6 +48,17 @@ test: modele  ## lance les tests
 	$(PY) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "Erreur : aucun test n'a été collecté."; exit 1; fi; \
 	exit $$code
+
+# RAPIDE=1 : quelques pas, quelques prompts (vérifier que tout marche) ;
+# FROID=1 : mesure aussi la construction du site à froid (~11 min de plus).
+OPTIONS_BANC := $(if $(RAPIDE),--rapide)
+
+bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md
+	rm -f bench/resultats.json bench/resultats.md
+	$(PY) -m bench.entrainement $(OPTIONS_BANC)
+	$(PY) -m bench.generation $(OPTIONS_BANC)
+	$(PY) -m bench.docs $(OPTIONS_BANC) $(if $(FROID),--froid)
+	@echo "Tableau des résultats : bench/resultats.md"
 
 serve: html  ## sert le site sur http://localhost:8000
 	$(PY) -m http.server -d _build/html 8000
