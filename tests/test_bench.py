@@ -10,7 +10,8 @@ import torch
 from bench import commun
 from bench.calcul import compter_parametres, flops_matmul, flops_utiles, mfu
 from bench.docs import chapitres_dependants
-from bench.entrainement import Compteur, section
+from bench.chemins import Compteur
+from bench.entrainement import section
 from tests.conftest import construire_modele, construire_tokenizer
 
 
