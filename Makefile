@@ -28,7 +28,7 @@ PAQUETS_DEBIAN := hunspell-fr libenchant-2-2 fonts-dejavu-core
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: help installer paquets modele sorties html orthographe test serve clean
+.PHONY: help installer paquets modele sorties html orthographe test bench serve clean
 
 help:  ## cette aide
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -78,6 +78,17 @@ test: paquets html  ## construit le site et lance tous les tests
 	$(PY) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "Erreur : aucun test n'a été collecté."; exit 1; fi; \
 	exit $$code
+
+# RAPIDE=1 : quelques pas, quelques prompts (vérifier que tout marche) ;
+# FROID=1 : mesure aussi la construction du site à froid (~11 min de plus).
+OPTIONS_BANC := $(if $(RAPIDE),--rapide)
+
+bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md
+	rm -f bench/resultats.json bench/resultats.md
+	$(PY) -m bench.entrainement $(OPTIONS_BANC)
+	$(PY) -m bench.generation $(OPTIONS_BANC)
+	$(PY) -m bench.docs $(OPTIONS_BANC) $(if $(FROID),--froid)
+	@echo "Tableau des résultats : bench/resultats.md"
 
 serve: html  ## sert le site sur http://localhost:8000
 	$(PY) -m http.server -d _build/html 8000

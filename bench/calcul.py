@@ -12,11 +12,15 @@ pas partie) et par couche linéaire de ``p`` poids :
   ``2 p`` pour celui des poids s'ils s'entraînent (4 p gelé, 6 p entraîné) ;
 * la tête de langage (576 → 49 152) ne compte qu'aux jetons dont la perte
   compte : ailleurs, son résultat ne sert à rien ;
-* l'attention elle-même (produits QKᵀ et AV) est négligée : à ces longueurs
-  (quelques centaines de jetons), elle pèse quelques pour cent.
+* l'attention utile (produits QKᵀ et AV au sein de chaque exemple) est
+  négligée : à ces longueurs (une centaine de jetons), elle pèse quelques
+  pour cent.
 
-Le recalcul des activations (*gradient checkpointing*) n'est pas du calcul
-utile : il baisse la MFU, comme le remplissage.
+Ne sont pas du calcul utile, et baissent donc la MFU : le remplissage, le
+recalcul des activations (*gradient checkpointing*), et l'attention qu'une
+rangée empaquetée calcule d'un exemple à l'autre avant de la masquer (sans
+noyau à longueurs variables sur CPU, elle croît comme le carré de la
+longueur de la rangée).
 """
 
 import time

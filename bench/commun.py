@@ -6,6 +6,7 @@ partir de tout le JSON : le README pointe vers ce tableau, rien n'est recopié
 à la main.
 """
 
+import argparse
 import json
 import os
 import platform
@@ -29,6 +30,22 @@ TITRES = {"entrainement": "Entraînement", "generation": "Génération",
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+class _FormatFrancais(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups, prefix or "utilisation : ")
+
+
+def analyseur(prog, description):
+    """Un ``ArgumentParser`` dont l'aide est tout en français."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=_FormatFrancais,
+                                     add_help=False)
+    parser._optionals.title = "options"
+    parser.add_argument("-h", "--help", action="help",
+                        help="affiche cette aide et s'arrête")
+    return parser
 
 
 def nombre(x, decimales=1):
@@ -148,21 +165,55 @@ def entete(titre, config, m):
     print(flush=True)
 
 
-class Chrono:
-    """``with Chrono() as c: ...`` puis ``c.duree`` (secondes) et ``c.coeurs``.
+def _processeur_occupe_s():
+    """Secondes de processeur occupées sur toute la machine (/proc/stat)."""
+    try:
+        champs = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _, _, irq, softirq, steal = map(int, champs[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
-    ``coeurs`` : temps processeur du processus / durée, le nombre de cœurs
-    occupés en moyenne. Nettement sous le nombre de fils de torch, il signale
-    une machine occupée par d'autres (les fils attendent leur tour).
+
+def _notre_processeur_s():
+    t = os.times()  # ce processus, et ses enfants déjà terminés (make, …)
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class Chrono:
+    """``with Chrono() as c: ...`` puis ``c.duree`` (secondes) et ``c.autres``.
+
+    ``autres`` : la part du processeur de la machine que d'autres processus
+    ont prise pendant la mesure (0 sur une machine au repos). Au-delà de
+    quelques pour cent, les fils de torch attendent leur tour et les durées
+    peuvent s'allonger de beaucoup : la mesure ne vaut rien.
     """
 
     def __enter__(self):
-        self.debut, self.cpu = time.perf_counter(), time.process_time()
+        self.debut, self.nous = time.perf_counter(), _notre_processeur_s()
+        self.machine = _processeur_occupe_s()
         return self
 
     def __exit__(self, *exc):
         self.duree = time.perf_counter() - self.debut
-        self.coeurs = (time.process_time() - self.cpu) / max(self.duree, 1e-9)
+        machine = _processeur_occupe_s()
+        if machine is None or self.machine is None:
+            self.autres = None
+            return
+        nous = _notre_processeur_s() - self.nous
+        capacite = self.duree * (os.cpu_count() or 1)
+        self.autres = max(0.0, min(1.0, (machine - self.machine - nous) / capacite))
+
+
+def alerte_autres(parts, seuil=0.1):
+    """Une remarque si d'autres processus ont pris plus de ``seuil`` du
+    processeur pendant l'une des mesures, sinon ``None``."""
+    parts = [p for p in parts if p is not None]
+    if parts and max(parts) > seuil:
+        return (f"D'autres processus ont pris jusqu'à {pourcent(max(parts), 0)} "
+                "du processeur pendant les mesures : les durées sont faussées, "
+                "relancez sur une machine au repos.")
+    return None
 
 
 def cible(nom, valeur, texte_valeur, seuil, sens=">=", unite="×"):

@@ -18,7 +18,6 @@ Exécutable : ``python -m bench.docs`` (``--rapide`` : les chapitres qui se
 recalculent le font en mode rapide, ``AFFINAGE_RAPIDE=1``).
 """
 
-import argparse
 import os
 import re
 import shutil
@@ -35,11 +34,11 @@ MOTIF_EXECUTION = re.compile(r"^\[sorties\] (\w+) : exécution", re.MULTILINE)
 
 
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.docs",
-        description="Chronomètre « make html » dans un clone temporaire : à "
-                    "froid (option), sans changement, puis après la "
-                    "modification du module d'un chapitre.")
+    parser = commun.analyseur(
+        "python -m bench.docs",
+        "Chronomètre « make html » dans un clone temporaire : à "
+        "froid (option), sans changement, puis après la "
+        "modification du module d'un chapitre.")
     parser.add_argument("--froid", action="store_true",
                         help="mesure aussi la construction à froid, sans aucune "
                              "sortie (une dizaine de minutes)")
@@ -83,6 +82,7 @@ class Clone:
         if rapide:
             self.env["AFFINAGE_RAPIDE"] = "1"
         self.journaux = 0
+        self.autres = []  # part du processeur prise par d'autres, par make
 
     def cloner(self):
         commit = subprocess.run(["git", "-C", str(commun.RACINE), "rev-parse",
@@ -110,6 +110,7 @@ class Clone:
         recalcules = MOTIF_EXECUTION.findall(texte)
         print(f"  {nombre(chrono.duree, 1)} s ; chapitres recalculés : "
               f"{', '.join(recalcules) or 'aucun'}", flush=True)
+        self.autres.append(chrono.autres)
         return chrono.duree, recalcules
 
     def modifier(self, fichier):
@@ -154,17 +155,19 @@ def mesurer(args, dossier):
     mesures["tiede"] = clone.construire("sans changement")
     clone.modifier(fichier)
     mesures["modifie"] = clone.construire(f"après modification de {fichier}")
-    return section(reglages, machine, mesures, fichier, attendus)
+    return section(reglages, machine, mesures, fichier, attendus, clone.autres)
 
 
-def section(reglages, machine, mesures, fichier, attendus):
+def section(reglages, machine, mesures, fichier, attendus, autres=()):
     """Tableaux, cibles et remarques à partir des mesures brutes."""
     noms = {"froid": "à froid (aucune sortie)",
             "premiere": "première (sorties reprises)",
             "tiede": "sans changement",
             "modifie": f"après modification de {fichier}"}
-    lignes = [[noms[k], nombre(duree, 1), ", ".join(recalc) or "aucun"]
-              for k, (duree, recalc) in mesures.items()]
+    autres = list(autres) + [None] * (len(mesures) - len(autres))
+    lignes = [[noms[k], nombre(duree, 1), ", ".join(recalc) or "aucun",
+               "?" if part is None else commun.pourcent(part, 0)]
+              for (k, (duree, recalc)), part in zip(mesures.items(), autres)]
     tiede, recalc_tiede = mesures["tiede"]
     _, recalc_modifie = mesures["modifie"]
     cibles = [
@@ -180,6 +183,9 @@ def section(reglages, machine, mesures, fichier, attendus):
          "atteinte": sorted(recalc_modifie) == sorted(attendus)},
     ]
     remarques = []
+    alerte = commun.alerte_autres(list(autres))
+    if alerte:
+        remarques.append(alerte)
     if "premiere" in mesures and mesures["premiere"][1]:
         remarques.append(
             "Des sorties de ce dépôt étaient périmées ("
@@ -193,11 +199,13 @@ def section(reglages, machine, mesures, fichier, attendus):
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
     tableau = {"titre": "Durée de « make html » dans un clone neuf",
-               "entetes": ["construction", "durée (s)", "chapitres recalculés"],
+               "entetes": ["construction", "durée (s)", "chapitres recalculés",
+                           "CPU pris par d'autres"],
                "lignes": lignes}
     return {"machine": machine, "config": reglages,
             "durees_s": {k: v[0] for k, v in mesures.items()},
             "recalcules": {k: v[1] for k, v in mesures.items()},
+            "cpu_pris_par_autres": list(autres),
             "tableaux": [tableau], "cibles": cibles, "remarques": remarques}
 
 

@@ -18,28 +18,32 @@ puis la perte de validation finale de chacun, évaluée de la même façon (fp32
 Exécutable : ``python -m bench.entrainement`` (``--rapide`` : 2 pas).
 """
 
-import argparse
 import gc
-import tempfile
 import warnings
 from dataclasses import replace
 
 from bench import commun
 from bench.calcul import compter_parametres, flops_utiles, mesurer_pics, mfu
-from bench.commun import Chrono, facteur, nombre, pourcent
+from bench.chemins import (chauffer, chemin_guide, chemin_trainer, chemin_trl,
+                           modele_lora)
+from bench.commun import facteur, nombre, pourcent
 
 CIBLE_TRL = 1.5  # le guide doit aller au moins 1,5 fois plus vite que TRL
 NOMS = {"guide": "guide (entrainer)", "trl": "TRL SFTTrainer (défauts)",
         "trainer": "transformers Trainer (défauts)"}
 
 
+def autres(part):
+    return "?" if part is None else pourcent(part, 0)
+
+
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.entrainement",
-        description="Compare le débit d'entraînement de la boucle du guide à "
-                    "celui de TRL SFTTrainer et du Trainer de transformers "
-                    "réglés par défaut : mêmes données, même LoRA, même nombre "
-                    "de pas, perte de validation finale comparée.")
+    parser = commun.analyseur(
+        "python -m bench.entrainement",
+        "Compare le débit d'entraînement de la boucle du guide à "
+        "celui de TRL SFTTrainer et du Trainer de transformers "
+        "réglés par défaut : mêmes données, même LoRA, même nombre "
+        "de pas, perte de validation finale comparée.")
     parser.add_argument("--rapide", action="store_true",
                         help="2 pas : pour vérifier que tout marche "
                              "(chiffres peu fiables)")
@@ -48,138 +52,17 @@ def analyser_arguments(argv=None):
     parser.add_argument("--tolerance", type=float, default=0.1,
                         help="écart de perte de validation toléré avec le guide, "
                              "en nats par jeton de réponse (défaut : 0,1)")
+    parser.add_argument("--micro-lots", type=int, default=1, metavar="K",
+                        help="le guide découpe chaque mise à jour de 16 exemples "
+                             "en K rangées empaquetées (accumulation) : "
+                             "l'attention d'une rangée croît comme le carré de "
+                             "sa longueur (défaut : 1)")
+    parser.add_argument("--chemins", default="guide,trl,trainer",
+                        help="chemins mesurés, le guide toujours compris "
+                             "(défaut : guide,trl,trainer)")
     parser.add_argument("--sans-json", action="store_true",
                         help="n'écrit pas bench/resultats.json")
     return parser.parse_args(argv)
-
-
-class Compteur:
-    """Les jetons des lots vraiment vus par l'entraînement, pas par pas."""
-
-    def __init__(self):
-        self.jetons = self.jetons_perte = self.jetons_calcules = self.pas = 0
-
-    def ajouter(self, lot):
-        """Un lot tel que le modèle le reçoit (rempli, ou empaqueté)."""
-        ids = lot["input_ids"]
-        masque = lot.get("attention_mask")
-        self.jetons += int(masque.sum()) if masque is not None else ids.numel()
-        self.jetons_perte += int((lot["labels"][:, 1:] != -100).sum())
-        self.jetons_calcules += ids.numel()  # remplissage compris
-        self.pas += 1
-
-
-def avec_compteur(classe):
-    """Une sous-classe de ``Trainer`` qui compte les jetons de chaque pas."""
-
-    class TrainerCompte(classe):
-        compteur = None
-
-        def training_step(self, model, inputs, *args, **kwargs):
-            self.compteur.ajouter(inputs)
-            return super().training_step(model, inputs, *args, **kwargs)
-
-    return TrainerCompte
-
-
-def modele_lora(config):
-    """Le modèle embarqué en fp32, LoRA appliqué avec la même graine partout."""
-    import torch
-
-    from tutorial_code.entrainement import appliquer_methode
-    from tutorial_code.modeles import charger_modele
-
-    model, tokenizer = charger_modele(dtype=torch.float32, verbeux=False)
-    torch.manual_seed(config.graine)  # même initialisation de A pour tous
-    return appliquer_methode(model, config), tokenizer
-
-
-def chemin_guide(config, train):
-    """La boucle du chapitre ; les jetons se comptent sur son plan de lots,
-    le même que celui qu'``entrainer`` suit (fixé par la graine)."""
-    from tutorial_code.entrainement import entrainer, planifier
-    from tutorial_code.lots import collate_packing
-
-    model, _ = modele_lora(config)
-    compteur = Compteur()
-    for lot in planifier([len(e["input_ids"]) for e in train], config):
-        compteur.ajouter(collate_packing([train[i] for i in lot]))
-    with Chrono() as chrono:
-        entrainer(model, train, None, config)
-    reglages = {"bf16": config.bf16, "recalcul": False, "empaquetage": True,
-                "lots_par_longueur": True}
-    return model, compteur, chrono, 0.0, reglages
-
-
-def lancer(trainer):
-    """``trainer.train()`` en silence (sans le bilan qu'il affiche), en comptant."""
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.compteur = Compteur()
-    trainer.train()
-
-
-def arguments_communs(config, n_pas, dossier):
-    """Ce qu'on aligne sur le guide : l'optimisation, pas la mécanique."""
-    return dict(output_dir=dossier, max_steps=n_pas, learning_rate=config.lr,
-                per_device_train_batch_size=config.taille_lot,
-                lr_scheduler_type="cosine", warmup_steps=config.warmup,
-                max_grad_norm=config.max_grad_norm,
-                weight_decay=config.weight_decay, seed=config.graine,
-                use_cpu=True, save_strategy="no", logging_strategy="no",
-                report_to="none", disable_tqdm=True)
-
-
-def chemin_trl(config, train, n_pas):
-    """TRL ``SFTTrainer`` par défaut, sur les exemples déjà tokenisés."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    model, tokenizer = modele_lora(config)
-    with tempfile.TemporaryDirectory() as dossier, Chrono() as preparation:
-        args = SFTConfig(**arguments_communs(config, n_pas, dossier))
-        trainer = avec_compteur(SFTTrainer)(
-            model=model, args=args, processing_class=tokenizer,
-            train_dataset=Dataset.from_list(train))
-    with Chrono() as chrono:
-        lancer(trainer)
-    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing,
-                "empaquetage": args.packing, "sans_remplissage": args.padding_free}
-    return model, trainer.compteur, chrono, preparation.duree, reglages
-
-
-def chemin_trainer(config, train, n_pas):
-    """``Trainer`` de transformers par défaut ; le collateur remplit les
-    étiquettes de -100 (celui par défaut ne sait pas remplir ``labels``)."""
-    from datasets import Dataset
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-
-    model, tokenizer = modele_lora(config)
-    with tempfile.TemporaryDirectory() as dossier, Chrono() as preparation:
-        args = TrainingArguments(**arguments_communs(config, n_pas, dossier))
-        trainer = avec_compteur(Trainer)(
-            model=model, args=args,
-            data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
-            train_dataset=Dataset.from_list(train))
-    with Chrono() as chrono:
-        lancer(trainer)
-    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing}
-    return model, trainer.compteur, chrono, preparation.duree, reglages
-
-
-def chauffer(model, config, train):
-    """Un pas avant + arrière en bf16 et en fp32, non chronométré : les
-    premiers appels préparent les noyaux, aucun chemin ne doit les payer."""
-    from tutorial_code.entrainement import contexte_calcul, perte_somme
-    from tutorial_code.lots import collate_packing
-
-    lot = collate_packing(train[:4])
-    for bf16 in (True, False):
-        with contexte_calcul(replace(config, bf16=bf16)):
-            perte, _ = perte_somme(model, lot)
-        perte.backward()
-    model.zero_grad(set_to_none=True)
 
 
 def mesurer(args):
@@ -192,22 +75,30 @@ def mesurer(args):
     from tutorial_code.recette import preparer_exemples
 
     n_pas = args.pas or (2 if args.rapide else 20)
+    k = args.micro_lots
     _, dtype, raison = choisir_device_dtype(entrainement=True)
-    config = replace(RECETTE["lora"], bf16=dtype == torch.bfloat16,
-                     max_pas=n_pas)
+    recette = RECETTE["lora"]
+    if recette.taille_lot % k:
+        raise SystemExit(f"Erreur : --micro-lots doit diviser {recette.taille_lot}.")
+    config = replace(recette, bf16=dtype == torch.bfloat16, max_pas=n_pas * k,
+                     taille_lot=recette.taille_lot // k, accumulation=k)
+    chemins = ["guide"] + [c for c in ("trl", "trainer")
+                           if c in args.chemins.split(",")]
     machine = commun.machine()
     base, tokenizer = modele_lora(config)
     train, validation, comptes = preparer_exemples(tokenizer)
     # Assez d'époques pour n_pas mises à jour ; max_pas coupe le plan.
     par_epoque = -(-len(train) // config.taille_lot)
-    config = replace(config, num_epochs=-(-n_pas // par_epoque))
+    config = replace(config, num_epochs=-(-config.max_pas // par_epoque))
     config_eval = replace(config, bf16=False)  # même évaluation pour tous
     reglages = {
         "modèle": f"smollm2-135m-instruct, LoRA r={config.lora_r} alpha="
                   f"{config.lora_alpha} sur {len(config.lora_cibles)} projections",
         "données": f"{comptes['exemples']} exemples d'entraînement de la "
                    f"recette, {len(validation)} de validation",
-        "optimisation": f"{n_pas} mises à jour de {config.taille_lot} exemples, "
+        "optimisation": f"{n_pas} mises à jour de {recette.taille_lot} exemples"
+                        + (f" (guide : {k} rangées de {config.taille_lot})"
+                           if k > 1 else "") + ", "
                         f"AdamW lr {config.lr:g}, échauffement "
                         f"{pourcent(config.warmup, 0)} puis cosinus, "
                         f"écrêtage {config.max_grad_norm:g}",
@@ -226,7 +117,7 @@ def mesurer(args):
     params = compter_parametres(base)
     del base
     resultats = {}
-    for cle in ("guide", "trl", "trainer"):
+    for cle in chemins:
         print(f"Entraînement : {NOMS[cle]} …", flush=True)
         if cle == "guide":
             model, compteur, chrono, prep, details = chemin_guide(config, train)
@@ -236,8 +127,8 @@ def mesurer(args):
         duree = chrono.duree
         flops = flops_utiles(compteur.jetons, compteur.jetons_perte, params)
         resultats[cle] = {
-            "pas": compteur.pas, "duree_s": duree, "preparation_s": prep,
-            "coeurs_occupes": chrono.coeurs,
+            "pas": n_pas, "duree_s": duree, "preparation_s": prep,
+            "cpu_pris_par_autres": chrono.autres,
             "jetons": compteur.jetons, "jetons_perte": compteur.jetons_perte,
             "jetons_calcules": compteur.jetons_calcules,
             "jetons_par_s": compteur.jetons / duree,
@@ -251,7 +142,8 @@ def mesurer(args):
         }
         print(f"  {nombre(duree, 1)} s, "
               f"{nombre(resultats[cle]['jetons_par_s'], 0)} jetons/s, "
-              f"{nombre(chrono.coeurs, 2)} cœurs occupés", flush=True)
+              f"{autres(chrono.autres)} du processeur pris par d'autres",
+              flush=True)
         del model
         gc.collect()
     return section(reglages, machine, pics, params, perte_avant, resultats,
@@ -269,8 +161,8 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
             pourcent(r["remplissage"]), pourcent(r["mfu_bf16"]),
             pourcent(r["mfu_fp32"]), nombre(r["perte_validation"], 3),
             facteur(guide["jetons_par_s"] / r["jetons_par_s"]),
-            nombre(r["coeurs_occupes"], 2)])
-    for cle in ("trl", "trainer"):
+            autres(r["cpu_pris_par_autres"])])
+    for cle in [c for c in ("trl", "trainer") if c in resultats]:
         r = resultats[cle]
         for mesure, titre in (("jetons_par_s", "jetons/s"),
                               ("jetons_perte_par_s", "jetons de perte/s")):
@@ -295,25 +187,25 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
         f"{nombre(perte_avant, 3)} ; pics mesurés : bf16 "
         f"{nombre(pics['bf16'][0] / 1e9, 0)} Gflop/s, fp32 "
         f"{nombre(pics['fp32'][0] / 1e9, 0)} Gflop/s.")
-    if min(r["coeurs_occupes"] for r in resultats.values()) < 0.75 * (
-            machine.get("fils_torch") or 1):
-        remarques.append("Cœurs occupés nettement sous le nombre de fils de "
-                         "torch : la machine servait à autre chose pendant la "
-                         "mesure, les rapports sont douteux.")
+    alerte = commun.alerte_autres([r["cpu_pris_par_autres"]
+                                   for r in resultats.values()])
+    if alerte:
+        remarques.insert(0, alerte)
     remarques.append(
         "MFU = calcul utile (4 flop par poids gelé et par jeton réel, 6 par poids "
-        "entraîné, tête de langage aux seuls jetons de perte, attention négligée) "
-        "/ durée / pic ; le remplissage et le recalcul n'y comptent pas.")
-    for cle in ("trl", "trainer"):
+        "entraîné, tête de langage aux seuls jetons de perte, attention au sein "
+        "des exemples négligée) / durée / pic ; le remplissage, le recalcul et "
+        "l'attention masquée entre exemples d'une rangée n'y comptent pas.")
+    for cle in [c for c in ("trl", "trainer") if c in resultats]:
         details = ", ".join(f"{k}={v}" for k, v in resultats[cle]["reglages"].items())
         remarques.append(f"{NOMS[cle]} : {details} ; création du trainer "
                          f"{nombre(resultats[cle]['preparation_s'], 1)} s, non "
                          "comptée.")
     tableau = {"titre": "Débit d'entraînement, mêmes pas, mêmes données",
-               "entetes": ["chemin", "pas", "durée (s)", "jetons/s",
+               "entetes": ["chemin", "mises à jour", "durée (s)", "jetons/s",
                            "jetons de perte/s", "remplissage", "MFU bf16",
                            "MFU fp32", "perte de validation", "guide / chemin",
-                           "cœurs occupés"],
+                           "CPU pris par d'autres"],
                "lignes": lignes}
     return {"machine": machine, "config": reglages, "pics_flops": {
                 k: v[0] for k, v in pics.items()},

@@ -18,19 +18,23 @@ import subprocess
 import sys
 
 from bench import commun
-from bench.commun import Chrono, facteur, nombre
+from bench.commun import Chrono, facteur, nombre, pourcent
 
 N_PROMPTS = 8
 CIBLE_LOT = 4.0  # le lot de 8 doit aller au moins 4 fois plus vite
 CIBLE_CHARGEMENT_S = 2.0
 
 
+def autres(part):
+    return "?" if part is None else pourcent(part, 0)
+
+
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.generation",
-        description="Compare la génération par lots de BasicModelRunner.predict "
-                    "à la génération prompt par prompt, et mesure le chargement "
-                    "du modèle depuis le cache.")
+    parser = commun.analyseur(
+        "python -m bench.generation",
+        "Compare la génération par lots de BasicModelRunner.predict "
+        "à la génération prompt par prompt, et mesure le chargement "
+        "du modèle depuis le cache.")
     parser.add_argument("--rapide", action="store_true",
                         help="16 jetons par réponse, un seul essai : pour "
                              "vérifier que tout marche (chiffres peu fiables)")
@@ -122,9 +126,9 @@ def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
     lignes = [
         [f"un lot de {n_prompts}", nombre(duree_lot, 2), n_lot,
          nombre(n_lot / duree_lot, 1), facteur(acceleration),
-         nombre(lot.coeurs, 2)],
+         autres(lot.autres)],
         ["un prompt à la fois", nombre(duree_un, 2), n_un,
-         nombre(n_un / duree_un, 1), facteur(1.0), nombre(un.coeurs, 2)],
+         nombre(n_un / duree_un, 1), facteur(1.0), autres(un.autres)],
     ]
     cibles = [
         commun.cible(f"lot de {n_prompts} / un à la fois (durée)", acceleration,
@@ -140,23 +144,22 @@ def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
         f"Processus neuf : imports {nombre(imports, 2)} s (torch, transformers), "
         f"puis chargement {nombre(chargement, 2)} s (médiane de "
         f"{len(chargements)}) ; seul le chargement est comparé à la cible.")
-    if min(lot.coeurs, un.coeurs) < 0.75 * (machine.get("fils_torch") or 1):
-        remarques.append("Cœurs occupés nettement sous le nombre de fils de "
-                         "torch : la machine servait à autre chose pendant la "
-                         "mesure, le rapport est douteux.")
+    alerte = commun.alerte_autres([lot.autres, un.autres])
+    if alerte:
+        remarques.insert(0, alerte)
     for c in cibles:
         if c["atteinte"] is False:
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
     tableau = {"titre": "Génération de BasicModelRunner.predict",
                "entetes": ["mode", "durée (s)", "jetons générés", "jetons/s",
-                           "vitesse / un à la fois", "cœurs occupés"],
+                           "vitesse / un à la fois", "CPU pris par d'autres"],
                "lignes": lignes}
     return {"machine": machine, "config": reglages,
             "chargements": chargements, "chargement_s": chargement,
             "import_s": imports, "duree_lot_s": duree_lot,
-            "duree_un_a_un_s": duree_un, "coeurs_occupes": {
-                "lot": lot.coeurs, "un_a_un": un.coeurs}, "jetons_lot": n_lot,
+            "duree_un_a_un_s": duree_un, "cpu_pris_par_autres": {
+                "lot": lot.autres, "un_a_un": un.autres}, "jetons_lot": n_lot,
             "jetons_un_a_un": n_un, "acceleration": acceleration,
             "reponses_identiques": identiques, "tableaux": [tableau],
             "cibles": cibles, "remarques": remarques}

@@ -1,0 +1,142 @@
+"""Les trois chemins d'entraînement du banc, et le compte de leurs jetons.
+
+Chaque chemin part du même modèle, avec le même LoRA initialisé par la même
+graine, et renvoie ``(modèle entraîné, compteur, chrono, durée de
+préparation, réglages)``. Voir ``bench.entrainement``.
+"""
+
+import tempfile
+from dataclasses import replace
+
+from bench.commun import Chrono
+
+
+class Compteur:
+    """Les jetons des lots vraiment vus par l'entraînement, pas par pas."""
+
+    def __init__(self):
+        self.jetons = self.jetons_perte = self.jetons_calcules = self.pas = 0
+
+    def ajouter(self, lot):
+        """Un lot tel que le modèle le reçoit (rempli, ou empaqueté)."""
+        ids = lot["input_ids"]
+        masque = lot.get("attention_mask")
+        self.jetons += int(masque.sum()) if masque is not None else ids.numel()
+        self.jetons_perte += int((lot["labels"][:, 1:] != -100).sum())
+        self.jetons_calcules += ids.numel()  # remplissage compris
+        self.pas += 1
+
+
+def avec_compteur(classe):
+    """Une sous-classe de ``Trainer`` qui compte les jetons de chaque pas."""
+
+    class TrainerCompte(classe):
+        compteur = None
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            self.compteur.ajouter(inputs)
+            return super().training_step(model, inputs, *args, **kwargs)
+
+    return TrainerCompte
+
+
+def modele_lora(config):
+    """Le modèle embarqué en fp32, LoRA appliqué avec la même graine partout."""
+    import torch
+
+    from tutorial_code.entrainement import appliquer_methode
+    from tutorial_code.modeles import charger_modele
+
+    model, tokenizer = charger_modele(dtype=torch.float32, verbeux=False)
+    torch.manual_seed(config.graine)  # même initialisation de A pour tous
+    return appliquer_methode(model, config), tokenizer
+
+
+def chemin_guide(config, train):
+    """La boucle du chapitre ; les jetons se comptent sur son plan de lots,
+    le même que celui qu'``entrainer`` suit (fixé par la graine)."""
+    from tutorial_code.entrainement import entrainer, planifier
+    from tutorial_code.lots import collate_packing
+
+    model, _ = modele_lora(config)
+    compteur = Compteur()
+    for lot in planifier([len(e["input_ids"]) for e in train], config):
+        compteur.ajouter(collate_packing([train[i] for i in lot]))
+    with Chrono() as chrono:
+        entrainer(model, train, None, config)
+    reglages = {"bf16": config.bf16, "recalcul": False, "empaquetage": True,
+                "lots_par_longueur": True, "rangees_par_maj": config.accumulation}
+    return model, compteur, chrono, 0.0, reglages
+
+
+def lancer(trainer):
+    """``trainer.train()`` en silence (sans le bilan qu'il affiche), en comptant."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.compteur = Compteur()
+    trainer.train()
+
+
+def arguments_communs(config, n_pas, dossier):
+    """Ce qu'on aligne sur le guide : l'optimisation, pas la mécanique."""
+    return dict(output_dir=dossier, max_steps=n_pas, learning_rate=config.lr,
+                per_device_train_batch_size=config.taille_lot * config.accumulation,
+                lr_scheduler_type="cosine", warmup_steps=config.warmup,
+                max_grad_norm=config.max_grad_norm,
+                weight_decay=config.weight_decay, seed=config.graine,
+                use_cpu=True, save_strategy="no", logging_strategy="no",
+                report_to="none", disable_tqdm=True)
+
+
+def chemin_trl(config, train, n_pas):
+    """TRL ``SFTTrainer`` par défaut, sur les exemples déjà tokenisés."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = modele_lora(config)
+    with tempfile.TemporaryDirectory() as dossier:
+        with Chrono() as preparation:
+            args = SFTConfig(**arguments_communs(config, n_pas, dossier))
+            trainer = avec_compteur(SFTTrainer)(
+                model=model, args=args, processing_class=tokenizer,
+                train_dataset=Dataset.from_list(train))
+        with Chrono() as chrono:
+            lancer(trainer)
+    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing,
+                "empaquetage": args.packing, "sans_remplissage": args.padding_free}
+    return model, trainer.compteur, chrono, preparation.duree, reglages
+
+
+def chemin_trainer(config, train, n_pas):
+    """``Trainer`` de transformers par défaut ; le collateur remplit les
+    étiquettes de -100 (celui par défaut ne sait pas remplir ``labels``)."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    model, tokenizer = modele_lora(config)
+    with tempfile.TemporaryDirectory() as dossier:
+        with Chrono() as preparation:
+            args = TrainingArguments(**arguments_communs(config, n_pas, dossier))
+            trainer = avec_compteur(Trainer)(
+                model=model, args=args,
+                data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True),
+                train_dataset=Dataset.from_list(train))
+        with Chrono() as chrono:
+            lancer(trainer)
+    reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing}
+    return model, trainer.compteur, chrono, preparation.duree, reglages
+
+
+def chauffer(model, config, train):
+    """Un pas avant + arrière en bf16 et en fp32, non chronométré : les
+    premiers appels préparent les noyaux, aucun chemin ne doit les payer."""
+    from tutorial_code.entrainement import contexte_calcul, perte_somme
+    from tutorial_code.lots import collate_packing
+
+    lot = collate_packing(train[:4])
+    for bf16 in (True, False):
+        with contexte_calcul(replace(config, bf16=bf16)):
+            perte, _ = perte_somme(model, lot)
+        perte.backward()
+    model.zero_grad(set_to_none=True)

@@ -1,0 +1,159 @@
+"""Les fonctions pures des bancs d'essai (bench/) : arithmétique, verdicts,
+écriture des résultats. Aucune durée n'est vérifiée ici : les bancs ne sont
+pas des tests, ils se lancent avec ``make bench``."""
+
+import json
+
+import pytest
+import torch
+
+from bench import commun
+from bench.calcul import compter_parametres, flops_matmul, flops_utiles, mfu
+from bench.docs import chapitres_dependants
+from bench.chemins import Compteur
+from bench.entrainement import section
+from tests.conftest import construire_modele, construire_tokenizer
+
+
+def test_nombres_a_la_francaise():
+    assert commun.nombre(12345.678, 1) == "12 345,7"
+    assert commun.facteur(1.5) == "1,50×"
+    assert commun.pourcent(0.125) == "12,5 %"
+    assert [commun.court(x) for x in (1.5, 0.05, 60, 0)] == ["1,5", "0,05", "60",
+                                                             "0"]
+
+
+def test_flops_utiles_lora_et_complet():
+    lora = {"corps_gele": 100, "corps_entraine": 10, "tete": 50,
+            "tete_entrainee": False}
+    # 3 jetons × (4 × 100 + 6 × 10) + 2 jetons de perte × 4 × 50
+    assert flops_utiles(3, 2, lora) == 3 * 460 + 2 * 200
+    complet = {"corps_gele": 0, "corps_entraine": 100, "tete": 50,
+               "tete_entrainee": True}
+    assert flops_utiles(1, 1, complet) == 6 * 100 + 6 * 50
+    assert flops_matmul(10) == 2000
+
+
+def test_mfu():
+    assert mfu(1e12, 2.0, 1e12) == pytest.approx(0.5)
+    assert mfu(1e12, 0.0, 1e12) is None
+
+
+def test_compter_parametres_avec_lora():
+    from tutorial_code.entrainement import ConfigEntrainement, appliquer_methode
+
+    tokenizer = construire_tokenizer()
+    modele = appliquer_methode(construire_modele(tokenizer),
+                               ConfigEntrainement(lora_r=4))
+    comptes = compter_parametres(modele)
+    lineaires = [m for m in modele.modules() if isinstance(m, torch.nn.Linear)]
+    entraines = sum(p.numel() for p in modele.parameters() if p.requires_grad)
+    assert comptes["tete"] == len(tokenizer) * 64
+    assert not comptes["tete_entrainee"]
+    assert comptes["corps_entraine"] == entraines  # LoRA seul s'entraîne
+    assert (comptes["corps_gele"] + comptes["corps_entraine"] + comptes["tete"]
+            == sum(m.weight.numel() for m in lineaires))
+
+
+def test_compteur_rempli_et_empaquete():
+    compteur = Compteur()
+    compteur.ajouter({"input_ids": torch.zeros(2, 4, dtype=torch.long),
+                      "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]),
+                      "labels": torch.tensor([[-100, -100, 5, 6],
+                                              [-100, 7, -100, -100]])})
+    compteur.ajouter({"input_ids": torch.zeros(1, 5, dtype=torch.long),
+                      "labels": torch.tensor([[-100, 1, -100, -100, 2]])})
+    assert (compteur.jetons, compteur.jetons_calcules) == (6 + 5, 8 + 5)
+    assert (compteur.jetons_perte, compteur.pas) == (3 + 2, 2)
+
+
+def test_cibles_et_verdicts():
+    assert commun.cible("x", 2.0, "2×", 1.5)["atteinte"] is True
+    assert commun.cible("x", 1.2, "1,2×", 1.5)["atteinte"] is False
+    assert commun.cible("t", 3.0, "3 s", 2.0, sens="<", unite=" s")["cible"] == "< 2 s"
+    assert commun.cible("x", None, "—", 1.5)["atteinte"] is None
+
+
+def chemin(jetons_par_s, perte):
+    return {"pas": 2, "duree_s": 10.0, "preparation_s": 0.0, "jetons": 100,
+            "jetons_perte": 40, "jetons_calcules": 120,
+            "jetons_par_s": jetons_par_s, "jetons_perte_par_s": jetons_par_s / 2,
+            "remplissage": 1 / 6, "flops_utiles": 1e9, "mfu_bf16": 0.1,
+            "mfu_fp32": 0.5, "perte_validation": perte, "reglages": {},
+            "cpu_pris_par_autres": 0.0}
+
+
+def test_section_dit_ou_le_guide_perd():
+    resultats = {"guide": chemin(120.0, 2.0), "trl": chemin(100.0, 2.01),
+                 "trainer": chemin(60.0, 2.5)}
+    pics = {"bf16": (1e12, 1024), "fp32": (1e11, 1024)}
+    s = section({"mode": "test"}, {"fils_torch": 2}, pics, {}, 3.0, resultats,
+                tolerance=0.1)
+    verdicts = {c["nom"]: c["atteinte"] for c in s["cibles"]}
+    assert verdicts["guide / TRL SFTTrainer (défauts), jetons/s"] is False
+    assert verdicts["guide / transformers Trainer (défauts), jetons/s"] is True
+    assert any("Le guide perd ici" in r and "TRL" in r for r in s["remarques"])
+    assert any("Pertes finales trop éloignées" in r and "Trainer" in r
+               for r in s["remarques"])
+    assert not any("autres processus" in r for r in s["remarques"])
+
+
+def test_enregistrer_garde_les_autres_sections(tmp_path, monkeypatch):
+    machine = {"processeur": "CPU", "coeurs": 2, "fils_torch": 2,
+               "extensions": [], "memoire_gio": 1, "charge_au_depart": [0, 0, 0],
+               "python": "3.11", "versions": {}, "commit": "abc", "date": "d"}
+    partie = {"machine": machine, "config": {"mode": "rapide"},
+              "tableaux": [{"titre": "T", "entetes": ["a", "b"],
+                            "lignes": [[1, 2]]}],
+              "cibles": [commun.cible("c", 2.0, "2×", 1.5)], "remarques": ["r"]}
+    json_, md = tmp_path / "r.json", tmp_path / "r.md"
+    commun.enregistrer("generation", partie, json_, md)
+    commun.enregistrer("entrainement", partie, json_, md)
+    tout = json.loads(json_.read_text(encoding="utf-8"))
+    assert set(tout) == {"generation", "entrainement"}
+    texte = md.read_text(encoding="utf-8")
+    assert texte.index("## Entraînement") < texte.index("## Génération")
+    assert "| a | b |" in texte and "| c | 2× | ≥ 1,5× | atteinte |" in texte
+
+
+def test_chapitres_dependants():
+    assert chapitres_dependants("tutorial_code/introduction.py") == ["introduction"]
+    from tutorial_code.sorties import CHAPITRES
+
+    assert chapitres_dependants("tutorial_code/modeles.py") == CHAPITRES
+
+
+def test_generation_lot_trop_lent_et_chargement():
+    from types import SimpleNamespace
+
+    from bench.generation import section as section_generation
+
+    lot = SimpleNamespace(duree=4.0, autres=0.0)
+    un = SimpleNamespace(duree=10.0, autres=0.5)
+    chargements = [{"import_s": 3.0, "chargement_s": x} for x in (1.0, 1.5, 9.0)]
+    s = section_generation({}, {"fils_torch": 2}, chargements, lot, un, 80, 80,
+                           8, 8)
+    verdicts = {c["nom"]: c["atteinte"] for c in s["cibles"]}
+    assert verdicts["lot de 8 / un à la fois (durée)"] is False  # 2,5×
+    assert verdicts["chargement du modèle depuis le cache"] is True  # 1,5 s
+    assert s["acceleration"] == pytest.approx(2.5)
+    assert "50 %" in s["remarques"][0]  # d'autres processus ont pris la moitié
+
+
+def test_docs_chapitre_de_trop_signale():
+    from bench.docs import section as section_docs
+
+    mesures = {"premiere": (100.0, []), "tiede": (8.0, []),
+               "modifie": (30.0, ["introduction", "echelle"])}
+    s = section_docs({}, {}, mesures, "tutorial_code/introduction.py",
+                     ["introduction"])
+    verdicts = [c["atteinte"] for c in s["cibles"]]
+    assert verdicts == [True, True, False]
+    assert any("Le guide perd ici" in r for r in s["remarques"])
+
+
+def test_chrono_mesure_une_duree():
+    with commun.Chrono() as chrono:
+        sum(range(10000))
+    assert chrono.duree >= 0
+    assert chrono.autres is None or 0 <= chrono.autres <= 1
