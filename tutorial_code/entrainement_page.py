@@ -5,7 +5,6 @@ affiche est capturé dans ``docs/_sorties/entrainement/``.
 """
 
 import json
-import shutil
 
 from matplotlib.figure import Figure
 
@@ -18,6 +17,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
