@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from tutorial_code import nombres
+
 RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_BENCH = RACINE / "bench"
 RESULTATS_JSON = DOSSIER_BENCH / "resultats.json"
@@ -49,9 +51,8 @@ def analyseur(prog, description):
 
 
 def nombre(x, decimales=1):
-    """Un nombre à la française : « 12 345,6 »."""
-    texte = f"{x:,.{decimales}f}"
-    return texte.replace(",", " ").replace(".", ",")
+    """Un nombre à la française : « 12 345,6 » (celui des pages du guide)."""
+    return nombres.formater(x, decimales)
 
 
 def court(x):
@@ -67,7 +68,12 @@ def facteur(x):
 
 def pourcent(x, decimales=1):
     """Une part : « 12,5 % »."""
-    return f"{nombre(100 * x, decimales)} %"
+    return nombres.pourcent(x, decimales)
+
+
+def part_autres(part):
+    """La part du processeur prise par d'autres processus, ou « ? »."""
+    return "?" if part is None else pourcent(part, 0)
 
 
 def rapport(numerateur, denominateur):

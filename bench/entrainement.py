@@ -33,10 +33,6 @@ NOMS = {"guide": "guide (entrainer)", "trl": "TRL SFTTrainer (défauts)",
         "trainer": "transformers Trainer (défauts)"}
 
 
-def autres(part):
-    return "?" if part is None else pourcent(part, 0)
-
-
 def analyser_arguments(argv=None):
     parser = commun.analyseur(
         "python -m bench.entrainement",
@@ -142,7 +138,7 @@ def mesurer(args):
         }
         print(f"  {nombre(duree, 1)} s, "
               f"{nombre(resultats[cle]['jetons_par_s'], 0)} jetons/s, "
-              f"{autres(chrono.autres)} du processeur pris par d'autres",
+              f"{commun.part_autres(chrono.autres)} du processeur pris par d'autres",
               flush=True)
         del model
         gc.collect()
@@ -161,7 +157,7 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
             pourcent(r["remplissage"]), pourcent(r["mfu_bf16"]),
             pourcent(r["mfu_fp32"]), nombre(r["perte_validation"], 3),
             facteur(guide["jetons_par_s"] / r["jetons_par_s"]),
-            autres(r["cpu_pris_par_autres"])])
+            commun.part_autres(r["cpu_pris_par_autres"])])
     for cle in [c for c in ("trl", "trainer") if c in resultats]:
         r = resultats[cle]
         for mesure, titre in (("jetons_par_s", "jetons/s"),

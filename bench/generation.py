@@ -25,10 +25,6 @@ CIBLE_LOT = 4.0  # le lot de 8 doit aller au moins 4 fois plus vite
 CIBLE_CHARGEMENT_S = 2.0
 
 
-def autres(part):
-    return "?" if part is None else pourcent(part, 0)
-
-
 def analyser_arguments(argv=None):
     parser = commun.analyseur(
         "python -m bench.generation",
@@ -126,9 +122,9 @@ def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
     lignes = [
         [f"un lot de {n_prompts}", nombre(duree_lot, 2), n_lot,
          nombre(n_lot / duree_lot, 1), facteur(acceleration),
-         autres(lot.autres)],
+         commun.part_autres(lot.autres)],
         ["un prompt à la fois", nombre(duree_un, 2), n_un,
-         nombre(n_un / duree_un, 1), facteur(1.0), autres(un.autres)],
+         nombre(n_un / duree_un, 1), facteur(1.0), commun.part_autres(un.autres)],
     ]
     cibles = [
         commun.cible(f"lot de {n_prompts} / un à la fois (durée)", acceleration,

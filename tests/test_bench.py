@@ -16,9 +16,9 @@ from tests.conftest import construire_modele, construire_tokenizer
 
 
 def test_nombres_a_la_francaise():
-    assert commun.nombre(12345.678, 1) == "12 345,7"
+    assert commun.nombre(12345.678, 1) == "12\u202f345,7"
     assert commun.facteur(1.5) == "1,50×"
-    assert commun.pourcent(0.125) == "12,5 %"
+    assert commun.pourcent(0.125) == "12,5\u00a0%"
     assert [commun.court(x) for x in (1.5, 0.05, 60, 0)] == ["1,5", "0,05", "60",
                                                              "0"]
 
@@ -137,7 +137,7 @@ def test_generation_lot_trop_lent_et_chargement():
     assert verdicts["lot de 8 / un à la fois (durée)"] is False  # 2,5×
     assert verdicts["chargement du modèle depuis le cache"] is True  # 1,5 s
     assert s["acceleration"] == pytest.approx(2.5)
-    assert "50 %" in s["remarques"][0]  # d'autres processus ont pris la moitié
+    assert "50\u00a0%" in s["remarques"][0]  # d'autres processus ont pris la moitié
 
 
 def test_docs_chapitre_de_trop_signale():
