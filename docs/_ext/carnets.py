@@ -197,7 +197,10 @@ def carnets_a_reexecuter(app, env, added, changed, removed):
                         "à réexécuter")
             a_relire.append(docname)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    registre.write_text(json.dumps(nouvelles, indent=1, sort_keys=True) + "\n")
+    # Fusionner : une construction d'un autre dossier source (le petit site de
+    # tests/test_site.py, sans carnets) ne doit pas effacer les empreintes du guide.
+    registre.write_text(json.dumps({**anciennes, **nouvelles}, indent=1,
+                                   sort_keys=True) + "\n")
     return a_relire
 
 
