@@ -164,10 +164,6 @@ def entete(titre, config, m):
     print("Configuration :")
     for cle, valeur in config.items():
         print(f"  {cle} : {valeur}")
-    if m["charge_au_depart"][0] > 0.5 * m["coeurs"]:
-        print("Attention : la machine n'est pas au repos (charge moyenne "
-              f"{nombre(m['charge_au_depart'][0], 2)}) ; les débits seront "
-              "sous-estimés, les rapports moins fiables.")
     print(flush=True)
 
 
