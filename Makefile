@@ -83,12 +83,13 @@ test: paquets html  ## construit le site et lance tous les tests
 # FROID=1 : mesure aussi la construction du site à froid (~11 min de plus).
 OPTIONS_BANC := $(if $(RAPIDE),--rapide)
 
-bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md
+bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md, README
 	rm -f bench/resultats.json bench/resultats.md
 	$(PY) -m bench.entrainement $(OPTIONS_BANC)
 	$(PY) -m bench.generation $(OPTIONS_BANC)
 	$(PY) -m bench.docs $(OPTIONS_BANC) $(if $(FROID),--froid)
-	@echo "Tableau des résultats : bench/resultats.md"
+	$(PY) -m bench.readme
+	@echo "Tableau des résultats : bench/resultats.md (résumé dans README.md)"
 
 serve: html  ## sert le site sur http://localhost:8000
 	$(PY) -m http.server -d _build/html 8000
