@@ -108,12 +108,35 @@ def mesurer(args):
     n_lot = jetons_generes(runner.tokenizer, reponses_lot)
     n_un = jetons_generes(runner.tokenizer, reponses_un)
     identiques = sum(a == b for a, b in zip(reponses_lot, reponses_un))
+    longueurs = [jetons_generes(runner.tokenizer, [r]) for r in reponses_lot]
     return section(reglages, machine, chargements, lot, un, n_lot, n_un,
-                   identiques, len(prompts))
+                   identiques, len(prompts), longueurs_lot=longueurs)
+
+
+def pourquoi_lot(duree_lot, duree_un, longueurs_lot, n_un):
+    """Pourquoi le lot va moins vite que « n_prompts × » : deux facteurs mesurés.
+
+    Le lot avance d'un pas pour tous ses prompts à la fois, jusqu'à ce que la
+    plus longue réponse finisse (+1 pas pour son jeton de fin) : une réponse
+    finie tôt occupe encore sa place. Accélération ≈ n × (part des places
+    utiles) / (coût d'un pas à n prompts, en pas à 1 prompt).
+    """
+    n = len(longueurs_lot)
+    pas_lot = max(longueurs_lot) + 1
+    utiles = sum(longueurs_lot) / (n * pas_lot)  # places du lot qui produisent
+    cout_pas = (duree_lot / pas_lot) / (duree_un / (n_un + n))
+    return (f"Pourquoi : un pas de décodage à {n} prompts coûte "
+            f"{facteur(cout_pas)} un pas à 1 prompt (à 1 prompt, le pas est "
+            "limité par la lecture des poids ; à plusieurs, par le calcul des "
+            f"{n} lignes sur les cœurs disponibles), et seules "
+            f"{pourcent(utiles, 0)} des places du lot produisent un jeton utile "
+            "(les réponses finies tôt attendent la plus longue) : "
+            f"{n} × {pourcent(utiles, 0)} / {nombre(cout_pas, 2)} ≈ "
+            f"{facteur(n * utiles / cout_pas)}.")
 
 
 def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
-            n_prompts):
+            n_prompts, longueurs_lot=None):
     """Tableaux, cibles et remarques ; ``lot`` et ``un`` sont des chronos."""
     duree_lot, duree_un = lot.duree, un.duree
     acceleration = duree_un / duree_lot
@@ -147,6 +170,8 @@ def section(reglages, machine, chargements, lot, un, n_lot, n_un, identiques,
         if c["atteinte"] is False:
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
+    if longueurs_lot and acceleration < CIBLE_LOT:
+        remarques.append(pourquoi_lot(duree_lot, duree_un, longueurs_lot, n_un))
     tableau = {"titre": "Génération de BasicModelRunner.predict",
                "entetes": ["mode", "durée (s)", "jetons générés", "jetons/s",
                            "vitesse / un à la fois", "CPU pris par d'autres"],

@@ -157,3 +157,47 @@ def test_chrono_mesure_une_duree():
         sum(range(10000))
     assert chrono.duree >= 0
     assert chrono.autres is None or 0 <= chrono.autres <= 1
+
+
+def test_readme_tableau_remplace_entre_les_marqueurs():
+    from bench.readme import DEBUT, FIN, MarqueursAbsents, remplacer, section_readme
+
+    m = {"processeur": "Xeon", "coeurs": 2, "extensions": ["amx_bf16"],
+         "commit": "abc1234", "date": "2026-12-01T19:00:00+00:00"}
+    tout = {"generation": {
+        "machine": m,
+        "cibles": [commun.cible("lot / un", 3.1, "3,10×", 4.0)],
+        "remarques": ["Processus neuf : imports 3 s.",
+                      "Le guide perd ici : lot / un = 3,10× (visé ≥ 4×)."]}}
+    contenu = section_readme(tout)
+    assert "| lot / un | 3,10× | ≥ 4× | **manquée** |" in contenu
+    assert "Le guide perd ici" in contenu and "Processus neuf" not in contenu
+    readme = f"# Titre\n\navant\n{DEBUT}\nancien tableau\n{FIN}\naprès\n"
+    nouveau = remplacer(readme, contenu)
+    assert "ancien tableau" not in nouveau and "abc1234" in nouveau
+    assert nouveau.startswith("# Titre\n\navant\n") and nouveau.endswith("après\n")
+    assert remplacer(nouveau, contenu) == nouveau  # idempotent
+    with pytest.raises(MarqueursAbsents, match="README.md"):
+        remplacer("# sans marqueurs\n", contenu)
+    with pytest.raises(MarqueursAbsents):
+        remplacer(f"{FIN}\n{DEBUT}\n", contenu)  # dans le mauvais ordre
+
+
+def test_readme_du_depot_a_ses_marqueurs():
+    from bench.readme import README, remplacer, section_readme
+
+    texte = README.read_text(encoding="utf-8")
+    assert remplacer(texte, section_readme({})).count("make bench") >= 1
+
+
+def test_pourquoi_lot_decompose_l_acceleration():
+    from bench.generation import pourquoi_lot
+
+    # 4 réponses de 9, 9, 4 et 2 jetons : le lot fait 10 pas, 24 places utiles
+    # sur 40 ; un pas à 4 coûte (5 s / 10) / (12 s / (24 + 4)) = 1,17 pas à 1.
+    texte = pourquoi_lot(5.0, 12.0, [9, 9, 4, 2], 24)
+    assert texte.startswith("Pourquoi : un pas de décodage à 4 prompts coûte 1,17×")
+    assert "60\u00a0%" in texte  # 24 / 40 places utiles
+    # 4 × 0,6 / 1,1667 = 2,06× : ce que le banc a mesuré (12 s / 5 s = 2,4×)
+    # à l'arrondi près des pas de préremplissage.
+    assert texte.endswith("≈ 2,06×.")
