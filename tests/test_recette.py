@@ -73,3 +73,22 @@ def test_un_court_lora_sur_les_donnees_baisse_la_perte_de_validation():
     entrainer(model, train[::20], None, config)  # ~70 exemples, 5 pas
     apres = perte_moyenne(model, validation[:16], config)
     assert apres < avant - 0.1
+
+
+def test_classer_erreurs_par_fait_donne():
+    from tutorial_code.evaluation import classer_erreurs
+
+    fiche = [{"id": "F1", "categorie": "tarifs", "cles": ["69 €"]},
+             {"id": "F2", "categorie": "tarifs", "cles": ["25 €"]},
+             {"id": "F3", "categorie": "agences", "cles": ["42 agences"]}]
+    lignes = [
+        {"ref_fiche": "F1", "reponse": "Comptez 69 euros.", "correct": True},
+        {"ref_fiche": "F1", "reponse": "Chaque impact en plus : 25 €.",
+         "correct": False},  # un fait voisin
+        {"ref_fiche": "F1", "reponse": "Nous avons 42 agences.", "correct": False},
+        {"ref_fiche": "F3", "reponse": "Bonne journée !", "correct": False},
+        # 125 € ne contient pas « 25 € » en mot entier : aucun fait
+        {"ref_fiche": "F3", "reponse": "Cela coûte 125 €.", "correct": False},
+    ]
+    assert classer_erreurs(lignes, fiche) == {
+        "même catégorie": 1, "autre catégorie": 1, "aucun fait": 2}

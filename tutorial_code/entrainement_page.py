@@ -38,7 +38,7 @@ from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         contexte_calcul, jetons_comptes, perte_moyenne,
                                         perte_somme, planifier, sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import (exemples_generaux, pourcent,
+from tutorial_code.evaluation import (classer_erreurs, exemples_generaux, pourcent,
                                       questions_validation)
 from tutorial_code.lots import collate_packing
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
@@ -138,6 +138,14 @@ def produire_sorties(dossier):
             print(f"Conversation générale, {quand} : perte {formater(perte, 3)}, "
                   f"perplexité {formater(math.exp(perte))}")
         # [fin:bilan]
+    with capturer(dossier / "erreurs.txt"):
+        # [region:erreurs]
+        erreurs = classer_erreurs(apres["lignes"], charger_fiche())
+        print(f"Réponses fausses après l'affinage : {sum(erreurs.values())} "
+              f"sur {len(apres['lignes'])}")
+        for genre, n in erreurs.items():
+            print(f"  {genre:<16} {n:>3}")
+        # [fin:erreurs]
     (dossier / "entrainement_s.txt").write_text(f"{bilan['duree_s']:.0f}")
 
     with capturer(dossier / "fusion.txt"):

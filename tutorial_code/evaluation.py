@@ -61,6 +61,33 @@ def rappel_des_faits(runner, questions, max_new_tokens=48):
 # [fin:rappel]
 
 
+# [region:erreurs]
+def classer_erreurs(lignes, fiche):
+    """Les réponses fausses, selon le fait de la fiche qu'elles donnent.
+
+    * « même catégorie » : un fait voisin (le prix d'un autre vitrage) ; le
+      sujet de la question a été compris, pas le détail ;
+    * « autre catégorie » : un fait sans rapport ; la question n'a pas été
+      comprise, le modèle récite une réponse apprise ;
+    * « aucun fait » : ni l'un ni l'autre (réponse vague, ou inventée).
+    """
+    categorie = {f["id"]: f["categorie"] for f in fiche}
+    comptes = {"même catégorie": 0, "autre catégorie": 0, "aucun fait": 0}
+    for ligne in lignes:
+        if ligne["correct"]:
+            continue
+        donnes = [f["id"] for f in fiche if f["id"] != ligne["ref_fiche"]
+                  and contient_faits(ligne["reponse"], f["cles"])]
+        if not donnes:
+            comptes["aucun fait"] += 1
+        elif categorie[ligne["ref_fiche"]] in {categorie[i] for i in donnes}:
+            comptes["même catégorie"] += 1
+        else:
+            comptes["autre catégorie"] += 1
+    return comptes
+# [fin:erreurs]
+
+
 def questions_validation(validation, fiche):
     """Les questions de la FAQ mises de côté par le découpage, avec les faits
     clés de leur fait : des formulations proches de celles de l'entraînement,
