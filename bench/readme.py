@@ -1,9 +1,9 @@
 """Le tableau des derniers résultats des bancs, réécrit dans README.md.
 
 ``make bench`` le lance en dernier : entre les deux marqueurs ci-dessous, le
-README reçoit la machine, le commit, la date, chaque cible (mesuré, visé,
-verdict) et ce que les bancs disent là où le guide perd. Rien n'y est recopié
-à la main ; le reste du README n'est jamais touché.
+README reçoit la machine, le commit, la date, les tableaux de mesures, chaque
+cible (mesuré, visé, verdict) et ce que les bancs disent là où le guide
+perd. Rien n'y est recopié à la main ; le reste du README n'est jamais touché.
 
 Exécutable : ``python -m bench.readme`` (depuis ``bench/resultats.json``).
 """
@@ -34,17 +34,19 @@ def section_readme(tout):
         texte += (f"**{commun.TITRES[cle]}** — {m['processeur']}, "
                   f"{m['coeurs']} cœurs ({extensions}), commit `{m['commit']}`, "
                   f"{m['date']}\n\n")
+        for tableau in section.get("tableaux", []):
+            texte += commun.tableau_markdown(tableau["entetes"],
+                                             tableau["lignes"]) + "\n"
         lignes = [[c["nom"], c["texte"], c["cible"], commun.verdict(c["atteinte"])]
                   for c in section.get("cibles", [])]
-        texte += commun.tableau_markdown(["mesure", "mesuré", "visé", "verdict"],
+        texte += commun.tableau_markdown(["cible", "mesuré", "visé", "verdict"],
                                          lignes) + "\n"
         # Ce que le banc dit en clair (où le guide perd, pourquoi), sans les
         # remarques de méthode, qui restent dans bench/resultats.md.
-        for remarque in section.get("remarques", []):
-            if remarque.startswith(("Le guide perd", "Pertes finales",
-                                    "D'autres processus", "Pourquoi")):
-                texte += f"- {remarque}\n"
-        texte += "\n"
+        remarques = [r for r in section.get("remarques", [])
+                     if r.startswith(("Le guide perd", "Pertes finales",
+                                      "D'autres processus", "Pourquoi"))]
+        texte += "".join(f"- {r}\n" for r in remarques) + ("\n" if remarques else "")
     return texte
 
 

@@ -166,11 +166,14 @@ def test_readme_tableau_remplace_entre_les_marqueurs():
          "commit": "abc1234", "date": "2026-12-01T19:00:00+00:00"}
     tout = {"generation": {
         "machine": m,
+        "tableaux": [{"titre": "Génération", "entetes": ["mode", "durée (s)"],
+                      "lignes": [["un lot de 8", "4,76"]]}],
         "cibles": [commun.cible("lot / un", 3.1, "3,10×", 4.0)],
         "remarques": ["Processus neuf : imports 3 s.",
                       "Le guide perd ici : lot / un = 3,10× (visé ≥ 4×)."]}}
     contenu = section_readme(tout)
     assert "| lot / un | 3,10× | ≥ 4× | **manquée** |" in contenu
+    assert "| un lot de 8 | 4,76 |" in contenu
     assert "Le guide perd ici" in contenu and "Processus neuf" not in contenu
     readme = f"# Titre\n\navant\n{DEBUT}\nancien tableau\n{FIN}\naprès\n"
     nouveau = remplacer(readme, contenu)

@@ -38,8 +38,8 @@ from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         contexte_calcul, jetons_comptes, perte_moyenne,
                                         perte_somme, planifier, sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import (classer_erreurs, exemples_generaux, pourcent,
-                                      questions_validation)
+from tutorial_code.evaluation import (classer_erreurs, exemples_generaux,
+                                      pourcent, questions_validation)
 from tutorial_code.lots import collate_packing
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
                                    dimensions, formater, llama2_7b, tableau_memoire)
