@@ -118,12 +118,14 @@ def pourquoi_lot(duree_lot, duree_un, longueurs_lot, n_un):
 
     Le lot avance d'un pas pour tous ses prompts à la fois, jusqu'à ce que la
     plus longue réponse finisse (+1 pas pour son jeton de fin) : une réponse
-    finie tôt occupe encore sa place. Accélération ≈ n × (part des places
-    utiles) / (coût d'un pas à n prompts, en pas à 1 prompt).
+    finie tôt occupe encore sa place. Chaque réponse compte ses jetons plus
+    son jeton de fin, des deux côtés : accélération = n × (part des places
+    utiles) / (coût d'un pas à n prompts, en pas à 1 prompt), exactement
+    quand le lot et un à la fois génèrent les mêmes réponses.
     """
     n = len(longueurs_lot)
     pas_lot = max(longueurs_lot) + 1
-    utiles = sum(longueurs_lot) / (n * pas_lot)  # places du lot qui produisent
+    utiles = (sum(longueurs_lot) + n) / (n * pas_lot)  # places qui produisent
     cout_pas = (duree_lot / pas_lot) / (duree_un / (n_un + n))
     return (f"Pourquoi : un pas de décodage à {n} prompts coûte "
             f"{facteur(cout_pas)} un pas à 1 prompt (à 1 prompt, le pas est "

@@ -61,7 +61,6 @@ def rappel_des_faits(runner, questions, max_new_tokens=48):
 # [fin:rappel]
 
 
-# [region:erreurs]
 def classer_erreurs(lignes, fiche):
     """Les réponses fausses, selon le fait de la fiche qu'elles donnent.
 
@@ -85,7 +84,6 @@ def classer_erreurs(lignes, fiche):
         else:
             comptes["autre catégorie"] += 1
     return comptes
-# [fin:erreurs]
 
 
 def questions_validation(validation, fiche):
