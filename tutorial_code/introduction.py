@@ -1,12 +1,14 @@
-"""Introduction : un modèle pré-entraîné face au même modèle affiné pour la discussion.
+"""Introduction : un modèle seulement pré-entraîné face à un modèle affiné pour la discussion.
 
-Exécutable : ``python -m tutorial_code.introduction`` affiche la comparaison sur
-le modèle embarqué ; ``--rapide`` limite la génération à quelques jetons.
+Exécutable : ``python -m tutorial_code.introduction`` fait générer les deux
+modèles embarqués (Gemma 3 270M pré-entraîné, SmolLM2-135M-Instruct affiné pour
+la discussion) sur les mêmes prompts ; ``--rapide`` limite la génération à
+quelques jetons.
 """
 
-import argparse
-
-from tutorial_code.modeles import MODELE_EMBARQUE, ModeleIntrouvable
+from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE,
+                                   ModeleIntrouvable)
+from tutorial_code.pretraitement_lecture import creer_parser
 from tutorial_code.sorties import capturer
 
 # [region:imports]
@@ -29,14 +31,15 @@ def comparer_llama2(prompt="Tell me how to fix a broken car window"):
 # [fin:llama2]
 
 
-def afficher_comparaison(runner, prompt):
-    """Affiche la complétion brute puis la réponse avec gabarit de discussion."""
-    print(f"Prompt : {prompt}\n")
-    print("— Sans gabarit (le modèle continue le texte, comme un modèle "
-          "seulement pré-entraîné) :")
-    print(repr(runner.predict(prompt, chat=False)), "\n")
-    print("— Avec le gabarit de discussion (ce qu'attend un modèle affiné) :")
-    print(runner.predict(prompt, chat=True))
+def afficher_generation(runner, prompt):
+    """Affiche le mode de génération choisi, le prompt, puis le texte généré."""
+    if runner.utilise_chat():
+        print(f"{runner.model_name} : prompt emballé dans le gabarit de discussion")
+    else:
+        print(f"{runner.model_name} : pas de gabarit, le modèle continue le prompt")
+    print(f"Prompt : {prompt}")
+    print("Texte généré :")
+    print(runner.predict(prompt))
 
 
 def produire_sorties(dossier):
@@ -46,37 +49,64 @@ def produire_sorties(dossier):
             comparer_llama2()
         except ModeleIntrouvable as erreur:
             print(erreur)
-    with capturer(dossier / "chargement.txt"):
-        # [region:charger]
-        runner = BasicModelRunner("smollm2-135m-instruct", max_new_tokens=120)
-        # [fin:charger]
-    with capturer(dossier / "gabarit.txt"):
-        # [region:gabarit]
-        print(runner.formater("Tell me how to fix a broken car window", chat=True))
-        # [fin:gabarit]
-    with capturer(dossier / "comparaison_en.txt"):
-        # [region:appel-en]
-        afficher_comparaison(runner, "Tell me how to fix a broken car window")
-        # [fin:appel-en]
-    with capturer(dossier / "comparaison_fr.txt"):
-        # [region:appel-fr]
-        afficher_comparaison(runner, "Explique-moi comment réparer la vitre "
-                                     "cassée d'une voiture.")
-        # [fin:appel-fr]
+    with capturer(dossier / "base_chargement.txt"):
+        # [region:charger-base]
+        base = BasicModelRunner("gemma3-270m", max_new_tokens=60)
+        # [fin:charger-base]
+    with capturer(dossier / "base_gabarit.txt"):
+        # [region:base-gabarit]
+        print("Gabarit de discussion :", base.tokenizer.chat_template)
+        print(repr(base.formater("Tell me how to fix a broken car window")))
+        # [fin:base-gabarit]
+    with capturer(dossier / "base_en.txt"):
+        # [region:base-en]
+        afficher_generation(base, "Tell me how to fix a broken car window")
+        # [fin:base-en]
+    with capturer(dossier / "base_fr.txt"):
+        # [region:base-fr]
+        afficher_generation(base, "Explique-moi comment réparer la vitre "
+                                  "cassée d'une voiture.")
+        # [fin:base-fr]
+    del base  # libère la mémoire avant de charger le second modèle
+    with capturer(dossier / "chat_chargement.txt"):
+        # [region:charger-chat]
+        chat = BasicModelRunner("smollm2-135m-instruct", max_new_tokens=80)
+        # [fin:charger-chat]
+    with capturer(dossier / "chat_gabarit.txt"):
+        # [region:chat-gabarit]
+        print(chat.formater("Tell me how to fix a broken car window", chat=True))
+        # [fin:chat-gabarit]
+    with capturer(dossier / "chat_en.txt"):
+        # [region:chat-en]
+        afficher_generation(chat, "Tell me how to fix a broken car window")
+        # [fin:chat-en]
+    with capturer(dossier / "chat_fr.txt"):
+        # [region:chat-fr]
+        afficher_generation(chat, "Explique-moi comment réparer la vitre "
+                                  "cassée d'une voiture.")
+        # [fin:chat-fr]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m tutorial_code.introduction",
-        description="Compare complétion brute et réponse de discussion du modèle "
-                    f"embarqué « {MODELE_EMBARQUE} ».")
+    parser = creer_parser(
+        "python -m tutorial_code.introduction",
+        "Fait générer, sur les mêmes prompts, le modèle seulement pré-entraîné "
+        f"«\u00a0{MODELE_BASE}\u00a0» puis le modèle de discussion "
+        f"«\u00a0{MODELE_EMBARQUE}\u00a0».")
     parser.add_argument("--rapide", action="store_true",
                         help="quelques jetons seulement (pour les tests)")
     args = parser.parse_args(argv)
-    runner = BasicModelRunner(max_new_tokens=8 if args.rapide else 120)
-    for prompt in (PROMPT_EN, PROMPT_FR):
-        afficher_comparaison(runner, prompt)
+    max_new_tokens = 8 if args.rapide else 60
+    for nom in (MODELE_BASE, MODELE_EMBARQUE):
+        try:
+            runner = BasicModelRunner(nom, max_new_tokens=max_new_tokens)
+        except ModeleIntrouvable as erreur:
+            parser.exit(2, f"Erreur : {erreur}\n")
+        for prompt in (PROMPT_EN, PROMPT_FR):
+            print()
+            afficher_generation(runner, prompt)
         print()
+        del runner
     return 0
 
 
