@@ -171,11 +171,11 @@ def entreprise():
 def test_comptes_sur_les_donnees_du_projet(entreprise):
     jeu, rejets, comptes = entreprise
     total = {etape: sum(c.values()) for etape, c in comptes.items()}
-    assert comptes["lus"] == {"faq": 354, "chat": 50}
-    assert comptes["valides"] == {"faq": 347, "chat": 45}
-    assert comptes["uniques"] == {"faq": 335, "chat": 45}
-    assert total["sans fuite"] == total["assez courts"] == 380
-    assert (total["train"], total["validation"]) == (342, 38)
+    assert comptes["lus"] == {"faq": 354, "chat": 50, "tickets": 804}
+    assert comptes["valides"] == {"faq": 347, "chat": 45, "tickets": 804}
+    assert comptes["uniques"] == {"faq": 335, "chat": 45, "tickets": 804}
+    assert total["sans fuite"] == total["assez courts"] == 1184
+    assert (total["train"], total["validation"]) == (1065, 119)
     assert sum(r["raison"].startswith("doublon") for r in rejets) == 12
     assert len(rejets) == 24
 
@@ -184,7 +184,7 @@ def test_format_du_jeu(entreprise):
     jeu = entreprise[0]
     assert set(jeu) == {"train", "validation"}
     for exemple in jeu["train"]:
-        assert exemple["source"] in ("faq", "chat")
+        assert exemple["source"] in ("faq", "chat", "tickets")
         assert exemple["messages"][0] == {"role": "system",
                                           "content": pt.PROMPT_SYSTEME}
         roles = [m["role"] for m in exemple["messages"][1:]]
@@ -237,8 +237,8 @@ def test_charger_jeu_met_en_cache(tmp_path, monkeypatch, entreprise):
 
     monkeypatch.setattr(pt, "preparer_entreprise", preparer_compte)
     jeu = pt.charger_jeu(tmp_path / "donnees")
-    assert len(appels) == 1 and jeu["train"].num_rows == 342
-    assert pt.charger_jeu(tmp_path / "donnees")["validation"].num_rows == 38
+    assert len(appels) == 1 and jeu["train"].num_rows == 1065
+    assert pt.charger_jeu(tmp_path / "donnees")["validation"].num_rows == 119
     assert len(appels) == 1  # relu depuis le disque
     (tmp_path / "donnees" / "empreinte.txt").write_text("ancienne")
     pt.charger_jeu(tmp_path / "donnees")

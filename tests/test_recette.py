@@ -4,8 +4,10 @@ import pytest
 
 from tutorial_code.evaluation import contient_faits, normaliser
 from tutorial_code.nettoyage import trouver_fuites
-from tutorial_code.pretraitement import charger_fiche, charger_questions_test
-from tutorial_code.recette import charger_tickets, conversations_recette
+from tutorial_code.pretraitement import (BRUT, ROLES_ENTREPRISE, charger_fiche,
+                                        charger_questions_test, convertir,
+                                        lire_tickets)
+from tutorial_code.recette import conversations_recette
 
 
 def test_normalisation_des_faits():
@@ -25,15 +27,28 @@ def test_normalisation_des_faits():
 
 
 def test_tickets_rattaches_a_la_fiche():
-    faits = {f["id"] for f in charger_fiche()}
-    tickets = charger_tickets()
-    assert len(tickets) >= 12 * len(faits)
-    assert {ref for ref, _ in tickets} == faits
+    fiche = charger_fiche()
+    tickets, rejets = lire_tickets(BRUT / "tickets_clients.csv", fiche)
+    assert rejets == [] and len(tickets) >= 12 * len(fiche)
+    faits = {f["id"]: f["fait"] for f in fiche}
+    assert {t["ref_fiche"] for _, t in tickets} == set(faits)
+    assert all(t["reponse"] == faits[t["ref_fiche"]] for _, t in tickets)
+
+
+def test_un_ticket_a_reference_inconnue_est_rejete_et_nomme(tmp_path):
+    chemin = tmp_path / "tickets.csv"
+    chemin.write_text("id,ref_fiche,question\nK1,F001,Fondée quand ?\n"
+                      "K2,F999,Une question ?\n", encoding="utf-8")
+    tickets, _ = lire_tickets(chemin, charger_fiche())
+    exemples, rejets = convertir(tickets, chemin, ROLES_ENTREPRISE, "tickets")
+    assert [e["id"] for e in exemples] == ["K1"]
+    assert len(rejets) == 1 and rejets[0]["ligne"] == 3
 
 
 def test_aucune_question_de_test_dans_les_tickets():
-    tickets = [{"messages": [{"role": "user", "content": q}]}
-               for _, q in charger_tickets()]
+    tickets, _ = lire_tickets(BRUT / "tickets_clients.csv", charger_fiche())
+    tickets = [{"messages": [{"role": "user", "content": t["question"]}]}
+               for _, t in tickets]
     assert trouver_fuites(tickets, charger_questions_test(), seuil=0.5) == []
 
 
@@ -42,16 +57,17 @@ def test_recette_sur_les_vraies_donnees():
     from tutorial_code.pretraitement import charger_jeu
 
     jeu = charger_jeu()
-    fiche = charger_fiche()
-    tickets = charger_tickets()
-    conversations = conversations_recette(jeu["train"], fiche, tickets)
-    assert len(conversations) == len(jeu["train"]) + len(tickets)
-    faits = {f["id"]: f["fait"] for f in fiche}
-    ajoutes = conversations[len(jeu["train"]):]
-    for (ref, question), c in zip(tickets, ajoutes):
-        assert c[1] == {"role": "user", "content": question}
-        assert c[2] == {"role": "assistant", "content": faits[ref]}
+    conversations = conversations_recette(jeu["train"])
+    assert len(conversations) == len(jeu["train"])
+    faits = {f["id"]: f["fait"] for f in charger_fiche()}
+    tickets = [e for e in jeu["train"] if e["source"] == "tickets"]
+    assert len(tickets) > 600  # les tickets passent par le Prétraitement
+    for e in tickets:
+        assert e["messages"][2] == {"role": "assistant",
+                                    "content": faits[e["ref_fiche"]]}
     assert all(c[0]["role"] == "system" for c in conversations)
+    sans_tickets = conversations_recette(jeu["train"], sources=("faq", "chat"))
+    assert len(sans_tickets) == len(conversations) - len(tickets)
 
 
 @pytest.mark.modele_reel

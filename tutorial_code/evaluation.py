@@ -91,7 +91,8 @@ def questions_validation(validation, fiche):
     clés de leur fait : des formulations proches de celles de l'entraînement,
     à comparer aux questions de test, formulées tout autrement."""
     cles = {f["id"]: f["cles"] for f in fiche}
-    return [{"id": ligne["id"], "question": ligne["messages"][1]["content"],
+    return [{"id": ligne["id"], "ref_fiche": ligne["ref_fiche"],
+             "question": ligne["messages"][1]["content"],
              "faits_cles": cles[ligne["ref_fiche"]]}
             for ligne in validation
             if ligne["source"] == "faq" and ligne["ref_fiche"] in cles]

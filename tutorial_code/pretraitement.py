@@ -68,7 +68,8 @@ def convertir(enregistrements, fichier, roles, source, systeme=None):
     exemples, rejets = [], []
     for ligne, objet in enregistrements:
         try:
-            if source == "faq" and not objet.get("ref_fiche", "").strip():
+            if source in ("faq", "tickets") and not objet.get("ref_fiche",
+                                                              "").strip():
                 raise ErreurChamp("ref_fiche", "référence à la fiche manquante")
             messages = valider_messages(extraire_messages(objet), roles,
                                         nettoyer=nettoyer_texte)
@@ -203,14 +204,30 @@ def compter(compte, jeu):
 
 
 # [region:entreprise]
+def lire_tickets(chemin, fiche):
+    """Les tickets clients, chacun avec la phrase de la fiche pour réponse.
+
+    Le support a rattaché chaque question à un fait (``ref_fiche``) ; la
+    réponse se reconstitue donc depuis la fiche. Une référence inconnue laisse
+    la réponse vide : la validation rejette alors la ligne, en la nommant.
+    """
+    faits = {f["id"]: f["fait"] for f in fiche}
+    tickets, rejets = lire_csv(chemin, ["id", "ref_fiche", "question"])
+    return [(n, {**t, "reponse": faits.get(t["ref_fiche"], "")})
+            for n, t in tickets], rejets
+
+
 def sources_entreprise():
-    """Les deux exports bruts de l'entreprise, lus et prêts pour :func:`preparer`."""
+    """Les trois exports bruts de l'entreprise, lus et prêts pour :func:`preparer`."""
     faq = BRUT / "faq_export.csv"
     chats = BRUT / "conversations_support.jsonl"
+    tickets = BRUT / "tickets_clients.csv"
     return [
         ("faq", faq, *lire_csv(faq, ["id", "ref_fiche", "question", "reponse",
                                      "maj"]), ROLES_ENTREPRISE),
         ("chat", chats, *lire_jsonl(chats), ROLES_ENTREPRISE),
+        ("tickets", tickets, *lire_tickets(tickets, charger_fiche()),
+         ROLES_ENTREPRISE),
     ]
 
 

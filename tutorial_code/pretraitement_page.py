@@ -36,6 +36,7 @@ from textwrap import shorten
 import datasets
 
 from tutorial_code.nettoyage import texte_utilisateur
+from tutorial_code.nombres import accorder
 from tutorial_code.pretraitement import (
     BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_questions_test, charger_tokenizer,
     compter, empreinte_entrees, main)
@@ -139,6 +140,11 @@ def avant_apres(textes):
     brut = max(textes, key=lambda t: len(t) - len(nettoyer_texte(t)))
     print(f"nettoyer_texte (toutes les étapes)\n  avant : {brut!r}\n"
           f"  après : {nettoyer_texte(brut)!r}")
+    passes, texte = 1, brut
+    while (suivant := nettoyer_texte(texte, max_passes=1)) != texte:
+        passes, texte = passes + 1, suivant
+    print(f"  passes sur toutes les étapes : {passes} (la dernière ne change "
+          "plus rien)")
 
 
 def similarite_max_gardee(jeu):
@@ -150,9 +156,9 @@ def similarite_max_gardee(jeu):
 
 def tableau_comptes(comptes):
     """Le nombre d'exemples par source après chaque étape."""
-    lignes = [[etape, c.get("faq", 0), c.get("chat", 0), sum(c.values())]
-              for etape, c in comptes.items()]
-    return table_rst(["étape", "FAQ", "conversations", "total"], lignes)
+    lignes = [[etape, c.get("faq", 0), c.get("chat", 0), c.get("tickets", 0),
+               sum(c.values())] for etape, c in comptes.items()]
+    return table_rst(["étape", "FAQ", "conversations", "tickets", "total"], lignes)
 
 
 def produire_sorties(dossier):
@@ -182,8 +188,8 @@ def executer_page(dossier):
         chats, rejets_chats = lire_jsonl(BRUT / "conversations_support.jsonl")
         print(f"FAQ : {len(faq)} enregistrements, {len(rejets_faq)} rejetés "
               "dès la lecture")
-        print(f"Conversations : {len(chats)} enregistrements, {len(rejets_chats)} "
-              "rejeté(s) dès la lecture")
+        print(f"Conversations : {len(chats)} enregistrements, "
+              f"{accorder(len(rejets_chats), 'rejeté', 'rejetés')} dès la lecture")
         print(chats[0][1]["messages"][:2])
         # [fin:lecture]
     # [region:stats]

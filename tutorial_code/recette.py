@@ -2,7 +2,8 @@
 
 Un petit modèle affiné sur la seule FAQ apprend les réponses par cœur, mais
 relie mal une question formulée autrement au bon fait. Deux remèdes, tirés des
-données de l'entreprise elle-même :
+données de l'entreprise elle-même, et passés tous deux par le Prétraitement
+(nettoyage, doublons, fuites vers le test) :
 
 * la diversité des formulations : l'historique des tickets clients, où le
   support a noté à quel fait de la fiche chaque question se rapporte ;
@@ -10,20 +11,8 @@ données de l'entreprise elle-même :
   dans les conversations, et la phrase de la fiche (réponse aux tickets).
 """
 
-import csv
-
-from tutorial_code.modeles import RACINE
-from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_fiche, charger_jeu
+from tutorial_code.pretraitement import LONGUEUR_MAX, PROMPT_SYSTEME, charger_jeu
 from tutorial_code.tokenisation import tokeniser_jeu
-
-TICKETS = RACINE / "data" / "brut" / "tickets_clients.csv"
-LONGUEUR_MAX = 512  # jetons ; aucun exemple de l'entreprise ne la dépasse
-
-
-def charger_tickets():
-    """(ref_fiche, question) de l'historique des tickets clients."""
-    with open(TICKETS, encoding="utf-8", newline="") as f:
-        return [(ligne["ref_fiche"], ligne["question"]) for ligne in csv.DictReader(f)]
 
 
 def conversation(question, reponse):
@@ -34,26 +23,22 @@ def conversation(question, reponse):
 
 
 # [region:recette]
-def conversations_recette(train, fiche, tickets):
-    """Les conversations d'entraînement, avant tokenisation.
+def conversations_recette(train, sources=("faq", "chat", "tickets")):
+    """Les conversations d'entraînement, avant tokenisation : le jeu
+    d'entraînement du Prétraitement, limité aux ``sources`` choisies.
 
-    * tout le jeu d'entraînement du Prétraitement (FAQ et conversations) :
-      le fait tel que la FAQ et les conseillers le formulent ;
-    * chaque ticket client, avec la phrase de la fiche pour réponse : le fait
-      sous sa forme de référence, demandé de douze façons différentes.
+    * ``faq`` et ``chat`` : le fait tel que la FAQ et les conseillers le
+      formulent ;
+    * ``tickets`` : la phrase de la fiche, demandée de douze façons.
     """
-    faits = {f["id"]: f["fait"] for f in fiche}
-    conversations = list(train["messages"])
-    conversations += [conversation(q, faits[ref]) for ref, q in tickets]
-    return conversations
+    return [e["messages"] for e in train if e["source"] in sources]
 # [fin:recette]
 
 
 def preparer_exemples(tokenizer, dossier_donnees=None):
     """(train, validation, comptes) tokenisés, prêts pour ``entrainer``."""
     jeu = charger_jeu(dossier_donnees)
-    conversations = conversations_recette(jeu["train"], charger_fiche(),
-                                          charger_tickets())
+    conversations = conversations_recette(jeu["train"])
     train, ecartes = tokeniser_jeu([{"messages": c} for c in conversations],
                                    tokenizer, LONGUEUR_MAX)
     validation, _ = tokeniser_jeu(jeu["validation"], tokenizer, LONGUEUR_MAX)
