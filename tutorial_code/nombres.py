@@ -14,3 +14,10 @@ def formater(x, decimales=1):
 def pourcent(x, decimales=0):
     """Une proportion (0.294) en pourcentage à la française (« 29 % »)."""
     return f"{formater(100 * x, decimales)}\u00a0%"
+
+
+def accorder(n, singulier, pluriel=None):
+    """« 1 rejet », « 0 rejet », « 2 rejets » : le nombre et le nom accordé
+    (singulier sous 2, comme le veut l'usage français)."""
+    mot = singulier if abs(n) < 2 else (pluriel or singulier + "s")
+    return f"{formater(n, 0)} {mot}"

@@ -19,6 +19,8 @@ import io
 import json
 from pathlib import Path
 
+from tutorial_code.nombres import accorder
+
 RACINE = Path(__file__).resolve().parent.parent
 
 # [region:roles]
@@ -266,7 +268,8 @@ def main(argv=None):
             valides += 1
         except ErreurChamp as exc:
             rejets.append(rejet(args.entree, n, exc.champ, exc.raison))
-    print(f"{valides} enregistrement(s) valide(s), {len(rejets)} rejet(s).")
+    print(f"{accorder(valides, 'enregistrement valide', 'enregistrements valides')}"
+          f", {accorder(len(rejets), 'rejet')}.")
     for r in rejets:
         print(f"  {r['fichier']}, ligne {r['ligne']}, {r['champ']} : {r['raison']}")
     return 0

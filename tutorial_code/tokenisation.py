@@ -162,6 +162,7 @@ def produire_sorties(dossier):
                                     collate_padding, gaspillage_padding)
     from tutorial_code.modeles import (MODELE_EMBARQUE, charger_modele,
                                        preparer_modele_embarque)
+    from tutorial_code.nombres import accorder
     from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
     from tutorial_code.jetons import (decoupage, erreur_bos_double,
                                       erreur_eos_absent, erreur_gabarit_double)
@@ -211,11 +212,16 @@ def produire_sorties(dossier):
         # [fin:montrer-erreurs]
     with capturer(dossier / "troncature.txt"):
         # [region:troncature]
-        texte = tokenizer.apply_chat_template(conversation, tokenize=False)
+        # La première conversation du jeu qui dépasse 100 jetons :
+        longue = next(m for m in jeu["train"]["messages"]
+                      if len(rendre(tokenizer, m)) > 100)
+        texte = tokenizer.apply_chat_template(longue, tokenize=False)
         coupe = tokenizer(texte, truncation=True, max_length=100)["input_ids"]
+        print(f"{len(rendre(tokenizer, longue))} jetons ; fin du texte complet :",
+              repr(texte[-50:]))
         print("Tronqué à 100 jetons :", repr(tokenizer.decode(coupe)[-50:]))
         try:
-            tokeniser_conversation(tokenizer, conversation, max_length=100)
+            tokeniser_conversation(tokenizer, longue, max_length=100)
         except ExempleTropLong as erreur:
             print("Avec tokeniser_conversation :", erreur)
         # [fin:troncature]
@@ -223,9 +229,12 @@ def produire_sorties(dossier):
         # [region:tokeniser-jeu]
         entrainement, ecartes = tokeniser_jeu(jeu["train"], tokenizer, LONGUEUR_MAX)
         print(entrainement)
-        print(f"Limite {LONGUEUR_MAX} jetons : {len(ecartes)} exemple(s) écarté(s).")
+        ecartees = accorder(len(ecartes), "conversation écartée",
+                            "conversations écartées")
+        print(f"Limite {LONGUEUR_MAX} jetons : {ecartees}.")
         _, ecartes = tokeniser_jeu(jeu["train"], tokenizer, 128)
-        print(f"Limite 128 jetons : {len(ecartes)} écartés, dont :")
+        print(f"Limite 128 jetons : {accorder(len(ecartes), 'écartée', 'écartées')}"
+              ", dont :")
         for index, nb_jetons in ecartes[:3]:
             print(f"  exemple n° {index} : {nb_jetons} jetons")
         # [fin:tokeniser-jeu]
