@@ -48,11 +48,11 @@ def analyser_arguments(argv=None):
     parser.add_argument("--tolerance", type=float, default=0.1,
                         help="écart de perte de validation toléré avec le guide, "
                              "en nats par jeton de réponse (défaut : 0,1)")
-    parser.add_argument("--micro-lots", type=int, default=1, metavar="K",
+    parser.add_argument("--micro-lots", type=int, default=0, metavar="K",
                         help="le guide découpe chaque mise à jour de 16 exemples "
                              "en K rangées empaquetées (accumulation) : "
                              "l'attention d'une rangée croît comme le carré de "
-                             "sa longueur (défaut : 1)")
+                             "sa longueur (défaut : celui de la recette, 4)")
     parser.add_argument("--chemins", default="guide,trl,trainer",
                         help="chemins mesurés, le guide toujours compris "
                              "(défaut : guide,trl,trainer)")
@@ -71,13 +71,14 @@ def mesurer(args):
     from tutorial_code.recette import preparer_exemples
 
     n_pas = args.pas or (2 if args.rapide else 20)
-    k = args.micro_lots
     _, dtype, raison = choisir_device_dtype(entrainement=True)
     recette = RECETTE["lora"]
-    if recette.taille_lot % k:
-        raise SystemExit(f"Erreur : --micro-lots doit diviser {recette.taille_lot}.")
+    par_maj = recette.taille_lot * recette.accumulation  # exemples par mise à jour
+    k = args.micro_lots or recette.accumulation
+    if par_maj % k:
+        raise SystemExit(f"Erreur : --micro-lots doit diviser {par_maj}.")
     config = replace(recette, bf16=dtype == torch.bfloat16, max_pas=n_pas * k,
-                     taille_lot=recette.taille_lot // k, accumulation=k)
+                     taille_lot=par_maj // k, accumulation=k)
     chemins = ["guide"] + [c for c in ("trl", "trainer")
                            if c in args.chemins.split(",")]
     machine = commun.machine()
@@ -92,7 +93,7 @@ def mesurer(args):
                   f"{config.lora_alpha} sur {len(config.lora_cibles)} projections",
         "données": f"{comptes['exemples']} exemples d'entraînement de la "
                    f"recette, {len(validation)} de validation",
-        "optimisation": f"{n_pas} mises à jour de {recette.taille_lot} exemples"
+        "optimisation": f"{n_pas} mises à jour de {par_maj} exemples"
                         + (f" (guide : {k} rangées de {config.taille_lot})"
                            if k > 1 else "") + ", "
                         f"AdamW lr {config.lr:g}, échauffement "

@@ -13,9 +13,8 @@ from pathlib import Path
 import torch
 
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        contexte_calcul, entrainer, perte_moyenne,
-                                        perte_somme)
-from tutorial_code.lots import collate_packing
+                                        entrainer, perte_moyenne, planifier)
+from tutorial_code.nombres import formater
 from tutorial_code.evaluation import (exemples_generaux, pourcent,
                                       questions_validation, rappel_des_faits)
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
@@ -25,40 +24,27 @@ from tutorial_code.recette import preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
 # [region:reglages]
-# La recette du chapitre, dimensionnée pour 2 cœurs de CPU.
+# La recette du chapitre : un travail fixe, le même sur toute machine (un
+# processeur lent met plus longtemps, mais fait les mêmes pas). Chaque mise à
+# jour réunit 4 micro-lots de 4 conversations : 16 conversations par mise à jour.
 RECETTE = {
-    "lora": ConfigEntrainement(methode="lora", num_epochs=2, lr=2e-3,
-                               taille_lot=16, lora_r=16, lora_alpha=32),
-    "complet": ConfigEntrainement(methode="complet", num_epochs=2, lr=1e-4,
-                                  taille_lot=16),
+    "lora": ConfigEntrainement(methode="lora", num_epochs=1, lr=2e-3,
+                               taille_lot=4, accumulation=4, lora_r=16,
+                               lora_alpha=32),
+    "complet": ConfigEntrainement(methode="complet", num_epochs=1, lr=1e-4,
+                                  taille_lot=4, accumulation=4),
 }
-BUDGET_S = 360  # 6 min d'entraînement au plus, même sur un CPU lent
 # [fin:reglages]
 
 
-# [region:debit]
-def mesurer_debit(model, train, config, n_pas=3):
-    """Jetons par seconde d'un pas avant + arrière, sans toucher aux poids."""
-    lot = collate_packing(train[:config.taille_lot])
-    durees = []
-    for _ in range(n_pas):
-        debut = time.perf_counter()
-        with contexte_calcul(config):
-            perte, _ = perte_somme(model, lot)
-        perte.backward()
-        durees.append(time.perf_counter() - debut)
-    model.zero_grad(set_to_none=True)
-    return lot["input_ids"].shape[1] / min(durees[1:])  # le 1er pas chauffe
-
-
-def dimensionner(config, train, debit, budget_s=BUDGET_S):
-    """Borne le nombre de pas pour tenir dans ``budget_s`` à ce débit."""
-    jetons_par_pas = sum(len(e["input_ids"]) for e in train) / len(train) * (
-        config.taille_lot)
-    max_pas = int(budget_s * debit / jetons_par_pas)
-    plan_complet = config.num_epochs * -(-len(train) // config.taille_lot)
-    return replace(config, max_pas=max_pas if max_pas < plan_complet else 0)
-# [fin:debit]
+def decrire_plan(train, config):
+    """Le travail prévu : pas, mises à jour, exemples et jetons vus."""
+    plan = planifier([len(e["input_ids"]) for e in train], config)
+    jetons = sum(len(train[i]["input_ids"]) for lot in plan for i in lot)
+    exemples = sum(len(lot) for lot in plan)
+    return {"pas": len(plan), "mises_a_jour": -(-len(plan) // config.accumulation),
+            "exemples": exemples, "epoques": exemples / len(train),
+            "jetons": jetons}
 
 
 def evaluer(model, tokenizer, questions, proches, generaux, config):
@@ -98,17 +84,16 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     print(f"Avant : rappel des faits {pourcent(avant['rappel'])}")
 
     model = appliquer_methode(model, config)
-    if not rapide:
-        debit = mesurer_debit(model, train, config)
-        config = dimensionner(config, train, debit)
-        pas = config.max_pas or "tous les"
-        print(f"Débit mesuré : {debit:.0f} jetons/s ; budget {BUDGET_S} s "
-              f"→ {pas} pas d'entraînement.")
+    plan = decrire_plan(train, config)
+    print(f"Plan fixe : {plan['mises_a_jour']} mises à jour de "
+          f"{config.taille_lot * config.accumulation} conversations "
+          f"({formater(plan['epoques'], 2)} époque), "
+          f"{formater(plan['jetons'], 0)} jetons.")
     debut = time.perf_counter()
     historique = entrainer(model, train, validation, config, sortie=sortie,
                            sauver_tous=sauver_tous)
     duree = time.perf_counter() - debut
-    jetons = sum(len(e["input_ids"]) for e in train) * config.num_epochs
+    jetons = plan["jetons"]
     apres = evaluer(model, tokenizer, questions, proches, generaux, config)
     print(f"Après : rappel des faits {pourcent(apres['rappel'])} ; entraînement "
           f"{duree:.0f} s, {jetons / duree:.0f} jetons/s")
@@ -116,6 +101,7 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     model.save_pretrained(sortie / "modele")  # safetensors (adaptateur si LoRA)
     tokenizer.save_pretrained(sortie / "modele")
     bilan = {"config": asdict(config), "comptes": comptes, "duree_s": duree,
+             "plan": plan,
              "jetons_par_s": jetons / duree, "historique": historique,
              "avant": avant, "apres": apres, "dtype": str(dtype), "raison": raison}
     (sortie / "bilan.json").write_text(json.dumps(bilan, ensure_ascii=False,

@@ -46,6 +46,7 @@ class ConfigEntrainement:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_cibles: list = field(default_factory=lambda: list(CIBLES_LORA))
+    lora_couches: int = 0  # > 0 : LoRA sur les N dernières couches seulement
     graine: int = 0
     bf16: bool = False  # calcul en bfloat16 (autocast), poids gardés en fp32
     max_pas: int = 0  # > 0 : on arrête le plan après ce nombre de pas
@@ -62,9 +63,13 @@ def appliquer_methode(model, config):
     if config.methode == "complet":
         model.requires_grad_(True)
         return model
+    n = model.config.num_hidden_layers
+    # Sur les dernières couches seulement, la rétropropagation s'arrête à la
+    # première couche adaptée : les couches du dessous ne font que la passe avant.
+    couches = list(range(n - config.lora_couches, n)) if config.lora_couches else None
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                       target_modules=config.lora_cibles, lora_dropout=0.0,
-                      task_type="CAUSAL_LM")
+                      layers_to_transform=couches, task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 # [fin:lora]
 

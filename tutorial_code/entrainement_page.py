@@ -97,6 +97,45 @@ def tableau_avant_apres(bilan, chemin, n=8):
     chemin.write_text("\n".join(lignes) + "\n", encoding="utf-8")
 
 
+def interpreter(bilan, erreurs, dossier):
+    """Les phrases qui lisent les mesures, choisies d'après les mesures de ce
+    run (rST) : aucune autre construction ne peut les contredire."""
+    avant, apres = bilan["avant"], bilan["apres"]
+    test, proches = apres["rappel"], apres["rappel_proches"]
+    if proches > test:
+        rappel = (f"Le modèle retrouve plus souvent le bon fait quand la question "
+                  f"ressemble à celles de la FAQ ({pourcent(proches)}) que quand "
+                  f"elle est formulée tout autrement ({pourcent(test)}) : il "
+                  "relie mal une situation décrite avec d'autres mots au fait "
+                  "qui y répond.")
+    else:
+        rappel = (f"Le modèle retrouve le bon fait aussi souvent, ou plus, sur "
+                  f"les questions de test ({pourcent(test)}) que sur les "
+                  f"questions proches de la FAQ ({pourcent(proches)}).")
+    genre, n = max(erreurs.items(), key=lambda e: e[1])
+    lecture = {
+        "autre catégorie": "le modèle n'a pas reconnu de quoi parlait la "
+                           "question : il répond avec un fait sans rapport",
+        "même catégorie": "le modèle a compris le sujet de la question, mais "
+                          "pas le détail : il donne un fait voisin",
+        "aucun fait": "le modèle ne donne aucun fait de la fiche : sa réponse "
+                      "est vague, ou inventée"}[genre]
+    total = sum(erreurs.values())
+    erreurs_rst = (f"Le genre le plus fréquent ici, « {genre} » ({n} réponses "
+                   f"fausses sur {total}), dit que {lecture}." if total else
+                   "Aucune réponse fausse sur ces questions.")
+    hausse = apres["perte_generale"] / avant["perte_generale"] - 1
+    if hausse > 0:
+        oubli = (f"Ici, elle monte de {pourcent(hausse)} : le modèle a oublié "
+                 "une part de ce qu'il savait faire.")
+    else:
+        oubli = f"Ici, elle baisse de {pourcent(-hausse)} : pas d'oubli mesuré."
+    (dossier / "lecture_rappel.rst").write_text(rappel + "\n", encoding="utf-8")
+    (dossier / "lecture_erreurs.rst").write_text(erreurs_rst + "\n",
+                                                 encoding="utf-8")
+    (dossier / "lecture_oubli.rst").write_text(oubli + "\n", encoding="utf-8")
+
+
 def produire_sorties(dossier):
     """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
     with capturer(dossier / "memoire.txt"):
@@ -147,6 +186,7 @@ def produire_sorties(dossier):
             print(f"  {genre:<16} {n:>3}")
         # [fin:erreurs]
     (dossier / "entrainement_s.txt").write_text(f"{bilan['duree_s']:.0f}")
+    interpreter(bilan, erreurs, dossier)
 
     with capturer(dossier / "fusion.txt"):
         # [region:fusion]
