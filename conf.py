@@ -45,6 +45,8 @@ extensions.append("carnets")
 nb_execution_timeout = 300  # secondes par cellule, sur deux cœurs partagés
 nb_execution_show_tb = True  # la trace d'une cellule en échec, dans le journal
 nb_output_stderr = "remove"  # barres de progression (tqdm), avertissements
+# Une réponse affichée au fil des jetons : un seul bloc de sortie, pas un par jeton.
+nb_merge_streams = True
 # La relecture orthographique (constructeur « spelling ») lit les sorties en texte.
 nb_mime_priority_overrides = [("spelling", "text/plain", 0)]
 

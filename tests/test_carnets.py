@@ -29,7 +29,7 @@ import carnets  # noqa: E402
 # Carnet (nom du chapitre dans tutorial_code.sorties) → page du chapitre.
 PAGES = {"introduction": "introduction", "pretraitement": "Pretraitement",
          "tokenisation": "tokenisation", "entrainement": "Entrainement",
-         "echelle": "echelle"}
+         "recherche": "recherche", "echelle": "echelle"}
 # Ce qu'un carnet peut importer sans que sa page l'importe : l'affichage HTML.
 IMPORTS_CARNET = {"IPython.display"}
 INSTRUCTIONS_PAR_CELLULE = 5  # hors imports : des cellules courtes

@@ -18,6 +18,7 @@ PAGES = {
     "Pretraitement": [],
     "tokenisation": [],
     "Entrainement": [pytest.mark.entrainement],
+    "recherche": [pytest.mark.modele_reel],
     "echelle": [pytest.mark.entrainement],
 }
 DIRECTIVE = re.compile(

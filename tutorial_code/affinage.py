@@ -14,7 +14,7 @@ import torch
 
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
                                         entrainer, perte_moyenne, planifier)
-from tutorial_code.nombres import formater
+from tutorial_code.nombres import accorder, formater
 from tutorial_code.evaluation import (exemples_generaux, pourcent,
                                       questions_validation, rappel_des_faits)
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
@@ -85,8 +85,9 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
 
     model = appliquer_methode(model, config)
     plan = decrire_plan(train, config)
-    print(f"Plan fixe : {plan['mises_a_jour']} mises à jour de "
-          f"{config.taille_lot * config.accumulation} conversations "
+    maj = accorder(plan["mises_a_jour"], "mise à jour", "mises à jour")
+    print(f"Plan fixe : {maj} de {config.taille_lot * config.accumulation} "
+          "conversations "
           f"({formater(plan['epoques'], 2)} époque), "
           f"{formater(plan['jetons'], 0)} jetons.")
     debut = time.perf_counter()

@@ -41,6 +41,7 @@ from tutorial_code.entrainement_trainer import perte_premier_lot
 from tutorial_code.evaluation import (classer_erreurs, exemples_generaux,
                                       pourcent, questions_validation)
 from tutorial_code.lots import collate_packing
+from tutorial_code.nombres import accorder
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
                                    dimensions, formater, llama2_7b, tableau_memoire)
 from tutorial_code.modeles import (MODELE_EMBARQUE, RACINE, charger_modele,

@@ -1,4 +1,4 @@
-"""Introduction : un modèle seulement pré-entraîné face à un modèle affiné pour la discussion.
+"""Introduction : un modèle seulement pré-entraîné face à un modèle de discussion.
 
 Exécutable : ``python -m tutorial_code.introduction`` fait générer les deux
 modèles embarqués (Gemma 3 270M pré-entraîné, SmolLM2-135M-Instruct affiné pour

@@ -38,8 +38,8 @@ import datasets
 from tutorial_code.nettoyage import texte_utilisateur
 from tutorial_code.nombres import accorder
 from tutorial_code.pretraitement import (
-    BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_questions_test, charger_tokenizer,
-    compter, empreinte_entrees, main)
+    BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_fiche, charger_questions_test,
+    charger_tokenizer, compter, empreinte_entrees, main)
 from tutorial_code.pretraitement_lecture import (
     ROLES_STANDARD, TRADUCTIONS_JSON, ErreurChamp, ErreurEntree, analyser_roles,
     detecter_schema, extraire_messages, lire_texte, rejet, relatif)

@@ -33,7 +33,8 @@ RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
 
 # Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
-CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement", "echelle"]
+CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement",
+             "recherche", "echelle"]
 
 
 class Tee(io.TextIOBase):

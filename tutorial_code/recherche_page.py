@@ -1,0 +1,265 @@
+"""Les sorties de la page « Recherche et affinage », produites par la construction.
+
+Chaque bloc ``# [region:…]`` est montré tel quel dans la page ; ce qu'il
+affiche est capturé dans ``docs/_sorties/recherche/``. Les phrases qui
+interprètent une mesure sont choisies ici, d'après la mesure.
+"""
+
+import json
+
+from tutorial_code.lots import ecrire_tableau
+from tutorial_code.sorties import capturer
+
+ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
+
+# [region:imports]
+import os
+import random
+import shutil
+import time
+from dataclasses import replace
+
+import bm25s
+import torch
+from transformers import TextStreamer
+
+from tutorial_code.assistant import (
+    DOSSIER_ASSISTANTS, K_FICHES, RECETTE_RAG, REPONSE_INCONNUE, assistant_par_defaut,
+    charger_hors_sujet, conversation_rag, conversations_generales, dit_ne_pas_savoir,
+    discuter, donnees_assistant, entrainer_assistant, mesurer, preparer_gabarit,
+    prompt_avec_fiches, questions_clavier, repondre, tokeniser)
+from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
+                                        entrainer, perte_moyenne, planifier)
+from tutorial_code.evaluation import contient_faits, questions_validation
+from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE, RACINE,
+                                   charger_modele, choisir_device_dtype)
+from tutorial_code.nombres import formater, pourcent
+from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
+                                        charger_questions_test)
+from tutorial_code.recherche import (MOTS_VIDES, RACINISEUR, IndexFiches,
+                                     calibrer_seuil, documents_fiche, index_entreprise,
+                                     questions_par_fait, racines, rappel_recherche,
+                                     sans_accents)
+from tutorial_code.runner import BasicModelRunner
+from tutorial_code.tokenisation import tokeniser_conversation
+
+RAPIDE = os.environ.get("AFFINAGE_RAPIDE") == "1"  # tests : quelques pas
+TRAVAIL = DOSSIER_ASSISTANTS  # _travail/assistants (-rapide en mode rapide)
+# [fin:imports]
+
+NOMS = {MODELE_EMBARQUE: "SmolLM2-135M-Instruct", MODELE_BASE: "Gemma 3 270M"}
+
+
+# [region:evaluer]
+def evaluer(model, tokenizer, jeux, fiche, index=None):
+    """Une ligne du tableau : rappel, « je ne sais pas », perte générale.
+
+    Avec ``index``, chaque question passe d'abord par la recherche ; sans, le
+    modèle reçoit la question seule.
+    """
+    runner = BasicModelRunner.depuis_modele(model, tokenizer,
+                                            system_prompt=PROMPT_SYSTEME)
+    faits = {f["id"]: f["fait"] for f in fiche}
+    if index is not None:
+        reponses = {nom: repondre(runner, index, faits, qs)
+                    for nom, qs in jeux.items()}
+    else:
+        reponses = {nom: runner.predict([q["question"] for q in qs],
+                                        max_new_tokens=48)
+                    for nom, qs in jeux.items()}
+    mesures = mesurer(reponses, jeux, fiche)
+    _, generales = conversations_generales()  # la moitié jamais entraînée
+    exemples = [tokeniser_conversation(tokenizer, c) for c in generales]
+    mesures["perte"] = perte_moyenne(model, exemples, ConfigEntrainement())
+    return mesures
+# [fin:evaluer]
+
+
+def ecrire_tableau_assistants(lignes, chemin):
+    """Le tableau comparatif (rST), une ligne par méthode."""
+    entetes = ["méthode", "rappel (test)", "rappel (proches)",
+               "« je ne sais pas » (hors sujet)", "perte générale",
+               "entraînement"]
+    cellules = [[nom, pourcent(m["test"]), pourcent(m["proches"]),
+                 pourcent(m["hors sujet"]),
+                 "—" if m.get("perte") is None else formater(m["perte"], 2),
+                 "—" if m.get("duree_s") is None else f"{m['duree_s']:.0f} s"]
+                for nom, m in lignes]
+    ecrire_tableau(chemin, entetes, cellules)
+
+
+def produire_sorties(dossier):
+    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
+    with capturer(dossier / "rappel.txt"):
+        # [region:rappel]
+        jeu, fiche = charger_jeu(), charger_fiche()
+        faits = {f["id"]: f["fait"] for f in fiche}
+        index = index_entreprise(jeu, fiche)
+        jeux = {"test": charger_questions_test(),
+                "proches": questions_validation(jeu["validation"], fiche),
+                "hors sujet": charger_hors_sujet()}
+        for nom in ("test", "proches"):
+            rappels, _ = rappel_recherche(index, jeux[nom])
+            print(f"Questions {nom} ({len(jeux[nom])}) : bon fait "
+                  + ", ".join(f"parmi les {k} premiers {pourcent(r)}"
+                              for k, r in rappels.items()))
+        # [fin:rappel]
+    with capturer(dossier / "seuil.txt"):
+        # [region:seuil]
+        melange, _ = conversations_generales()
+        seuil = calibrer_seuil(index, [c[0]["content"] for c in melange])
+        print(f"Seuil : {formater(seuil, 2)}")
+        for nom, qs in jeux.items():
+            scores = [t[0][1] for t in index.chercher([q["question"] for q in qs])]
+            sous = sum(s < seuil for s in scores)
+            print(f"Questions {nom} sous le seuil : {sous} sur {len(qs)}")
+        # [fin:seuil]
+    if RAPIDE:
+        jeux = {nom: qs[:4] for nom, qs in jeux.items()}
+    with capturer(dossier / "rates.txt"):
+        # [region:rates]
+        _, rangs = rappel_recherche(index, jeux["test"], ks=(1, 10))
+        rates = [(q, r) for q, r in zip(jeux["test"], rangs) if r != 1]
+        for q, rang in rates[:3]:
+            (trouve, _), = index.chercher([q["question"]], k=1)[0]
+            communs = racines(q["question"]) & racines(faits[trouve])
+            print(f"« {q['question']} »\n  trouvé   {trouve} : {faits[trouve]}\n"
+                  f"  attendu  {q['ref_fiche']} (rang {rang or '> 10'}) : "
+                  f"{faits[q['ref_fiche']]}\n  racines communes avec la fiche "
+                  f"trouvée : {', '.join(sorted(communs)) or 'aucune'}")
+        # [fin:rates]
+    with capturer(dossier / "extractif.txt"):
+        # [region:extractif]
+        premiere = {nom: [faits[t[0][0]] if t[0][1] >= index.seuil
+                          else REPONSE_INCONNUE
+                          for t in index.chercher([q["question"] for q in qs], k=1)]
+                    for nom, qs in jeux.items()}
+        extractif = mesurer(premiere, jeux, fiche)
+        print(f"La fiche n° 1 pour réponse : rappel {pourcent(extractif['test'])} "
+              f"(test), {pourcent(extractif['proches'])} (proches)")
+        # [fin:extractif]
+    lignes = [("recherche seule : la fiche n° 1 pour réponse", extractif)]
+    produire_assistants(dossier, jeu, fiche, index, jeux, lignes)
+
+
+def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
+    """Les modèles avant affinage, les entraînements, le tableau, le choix."""
+    with capturer(dossier / "format.txt"):
+        # [region:format]
+        gemma, tok_gemma = charger_modele(MODELE_BASE, dtype=torch.float32)
+        preparer_gabarit(gemma, tok_gemma)
+        conversations, presents = donnees_assistant(jeu, fiche)
+        print(f"{len(conversations)} conversations d'entraînement, dont "
+              f"{presents} avec la bonne fiche parmi les {K_FICHES}")
+        print(tok_gemma.apply_chat_template(conversations[0], tokenize=False))
+        # [fin:format]
+    smollm2, tok_smollm2 = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
+    lignes.insert(0, ("SmolLM2, sans recherche ni affinage",
+                      evaluer(smollm2, tok_smollm2, jeux, fiche)))
+    seul = RACINE / "_travail" / "assistant" / "modele"
+    if seul.exists() and not RAPIDE:  # l'adaptateur du chapitre Entraînement
+        model, tokenizer = charger_modele(str(seul), dtype=torch.float32)
+        lignes.insert(1, ("SmolLM2 affiné seul (chapitre Entraînement)",
+                          evaluer(model, tokenizer, jeux, fiche)))
+    bruts = {MODELE_EMBARQUE: (smollm2, tok_smollm2), MODELE_BASE: (gemma, tok_gemma)}
+    with capturer(dossier / f"entrainement_{MODELE_EMBARQUE}.txt"):
+        # [region:entrainer-smollm2]
+        smollm2_affine = entrainer_et_dire("smollm2-135m-instruct")
+        # [fin:entrainer-smollm2]
+    with capturer(dossier / f"entrainement_{MODELE_BASE}.txt"):
+        # [region:entrainer-gemma]
+        gemma_affine = entrainer_et_dire("gemma3-270m")
+        # [fin:entrainer-gemma]
+    resultats = {}
+    for nom, (model, tokenizer, bilan) in ((MODELE_EMBARQUE, smollm2_affine),
+                                           (MODELE_BASE, gemma_affine)):
+        mesures = evaluer(model, tokenizer, jeux, fiche, index)
+        mesures["duree_s"] = bilan["duree_s"]
+        lignes.append((f"recherche + affinage, {NOMS[nom]}", mesures))
+        resultats[nom] = (mesures, bilan, model, tokenizer)
+    choix = max(resultats, key=lambda n: (resultats[n][0]["test"],
+                                          resultats[n][0]["proches"]))
+    model, tokenizer = bruts.pop(choix)  # le modèle retenu, avant affinage
+    del bruts
+    preparer_gabarit(model, tokenizer)
+    lignes.insert(-2, (f"recherche + {NOMS[choix]} non affiné",
+                       evaluer(model, tokenizer, jeux, fiche, index)))
+    model, tokenizer, bilan = entrainer_assistant(
+        choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE)
+    mesures = evaluer(model, tokenizer, jeux, fiche, index)
+    mesures["duree_s"] = bilan["duree_s"]
+    lignes.append((f"… sans conversations générales mêlées, {NOMS[choix]}",
+                   mesures))
+    ecrire_tableau_assistants(lignes, dossier / "tableau.rst")
+    (dossier / "lignes.json").write_text(json.dumps(lignes, ensure_ascii=False,
+                                                    indent=1))
+    conclure(dossier, dict(lignes), resultats, choix)
+    with capturer(dossier / "voiture.txt"):
+        # [region:voiture]
+        for nom, (model, tokenizer, _) in {"SmolLM2-135M-Instruct": smollm2_affine,
+                                           "Gemma 3 270M": gemma_affine}.items():
+            print(f"=== {nom}, affiné")
+            runner = BasicModelRunner.depuis_modele(model, tokenizer, max_new_tokens=64,
+                                                    system_prompt=PROMPT_SYSTEME)
+            for prompt in ("Tell me how to fix a broken car window",
+                           "Explique-moi comment réparer la vitre cassée d'une "
+                           "voiture."):
+                print(f"Sans fiches : {prompt}\n→ {runner.predict(prompt)}\n")
+            discuter(runner, index, fiche, entrees=[
+                "Un caillou a étoilé mon pare-brise : combien pour le réparer ?",
+                "Quelle est la capitale du Japon ?"])
+            print()
+        # [fin:voiture]
+
+
+def entrainer_et_dire(nom):
+    """Affine ``nom`` à lire ses fiches, dit le travail fait, rend le modèle."""
+    sortie = TRAVAIL / nom
+    shutil.rmtree(sortie, ignore_errors=True)  # repartir de zéro
+    model, tokenizer, bilan = entrainer_assistant(nom, sortie, rapide=RAPIDE)
+    print(f"{bilan['pas']} pas, {bilan['exemples']} exemples, "
+          f"{formater(bilan['jetons'], 0)} jetons en {bilan['duree_s']:.0f} s "
+          f"({bilan['jetons'] / bilan['duree_s']:.0f} jetons/s, {bilan['dtype']})")
+    return model, tokenizer, bilan
+
+
+def conclure(dossier, lignes, resultats, choix):
+    """Les phrases d'interprétation, choisies d'après les mesures de ce run."""
+    autre = next(n for n in resultats if n != choix)
+    m = resultats[choix][0]
+    extractif = lignes["recherche seule : la fiche n° 1 pour réponse"]
+    sans = lignes[f"… sans conversations générales mêlées, {NOMS[choix]}"]
+    avant = lignes[f"recherche + {NOMS[choix]} non affiné"]
+    phrases = [
+        f"Le meilleur des deux modèles sur les questions de test est "
+        f"{NOMS[choix]} ({pourcent(m['test'])} contre "
+        f"{pourcent(resultats[autre][0]['test'])} pour {NOMS[autre]}) : c'est "
+        "lui que l'assistant utilise (``--discuter``)."]
+    ecart = round(100 * (m["test"] - extractif["test"]))
+    if ecart > 0:
+        phrases.append(f"Affiné, il dépasse de {ecart} points la fiche n° 1 "
+                       "rendue telle quelle : il choisit parfois mieux que la "
+                       "recherche la fiche qui répond.")
+    elif ecart < 0:
+        phrases.append(f"Affiné, il reste {-ecart} points sous la fiche n° 1 "
+                       "rendue telle quelle : il ne choisit pas mieux que la "
+                       "recherche, et se trompe parfois de fiche quand elle "
+                       "avait raison.")
+    else:
+        phrases.append("Affiné, il fait jeu égal avec la fiche n° 1 rendue "
+                       "telle quelle.")
+    hausse = m["perte"] / avant["perte"] - 1
+    hausse_sans = sans["perte"] / avant["perte"] - 1
+    phrases.append(
+        f"Oubli : la perte sur les conversations générales jamais vues passe de "
+        f"{formater(avant['perte'], 2)} avant l'affinage à "
+        f"{formater(m['perte'], 2)} avec les conversations générales mêlées "
+        f"({'+' if hausse >= 0 else '−'}{pourcent(abs(hausse))}), et à "
+        f"{formater(sans['perte'], 2)} sans elles "
+        f"({'+' if hausse_sans >= 0 else '−'}{pourcent(abs(hausse_sans))}) : "
+        + ("le mélange réduit l'oubli." if m["perte"] < sans["perte"]
+           else "le mélange ne réduit pas l'oubli ici."))
+    (dossier / "conclusion.rst").write_text("\n\n".join(phrases) + "\n",
+                                            encoding="utf-8")
+    (dossier / "choix.txt").write_text(choix)
+    (TRAVAIL / "choix.txt").write_text(choix)  # pour --discuter et le carnet
