@@ -250,3 +250,35 @@ def test_recherche_et_affinage_battent_l_affinage_seul(tmp_path):
     score = {nom: sum(juste(r, q, fiche) for r, q in zip(rep["test"], jeux["test"]))
              for nom, rep in (("avec", avec), ("sans", sans))}
     assert score["avec"] > score["sans"], score
+
+
+def test_lora_sur_la_tete_sans_toucher_aux_embeddings_lies(tmp_path):
+    """LoRA sur la dernière couche et sur lm_head : la couche du dessous et les
+    embeddings (liés à lm_head) restent gelés ; l'adaptateur sauvegardé ne
+    recopie pas les embeddings et rend les mêmes logits une fois rechargé."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from tutorial_code.assistant import perte_fin_de_tour
+    from tutorial_code.entrainement import appliquer_methode
+    tokenizer = construire_tokenizer()
+    conversation = conversation_rag("impact ?", [FICHE[0]["fait"]], FICHE[0]["fait"])
+    model = construire_modele(tokenizer)
+    embeddings = model.get_input_embeddings().weight.detach().clone()
+    avant = perte_fin_de_tour(model, tokenizer, [conversation])
+    config = ConfigEntrainement(num_epochs=30, lr=1e-2, taille_lot=4, warmup=0.05,
+                                lora_couches=1, lora_tete=True)
+    model = appliquer_methode(model, config)
+    entraines = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lm_head.lora_A" in n for n in entraines)
+    assert any(".layers.1." in n for n in entraines)
+    assert not any(".layers.0." in n or "embed" in n for n in entraines)
+    entrainer(model, tokeniser([conversation] * 4, tokenizer), [], config)
+    assert perte_fin_de_tour(model, tokenizer, [conversation]) < avant / 2
+    assert torch.equal(model.get_input_embeddings().weight, embeddings)
+    model.save_pretrained(tmp_path, save_embedding_layers=False)
+    cles = load_file(tmp_path / "adapter_model.safetensors")
+    assert not any("embed" in c for c in cles) and any("lm_head" in c for c in cles)
+    ids = torch.tensor([tokeniser([conversation], tokenizer)[0]["input_ids"]])
+    recharge = PeftModel.from_pretrained(construire_modele(tokenizer), tmp_path)
+    with torch.no_grad():
+        torch.testing.assert_close(recharge(ids).logits, model(ids).logits)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from transformers import TextStreamer
 
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
@@ -84,6 +85,24 @@ def preparer_gabarit(model, tokenizer):
 # [fin:gabarit]
 
 
+# [region:fin-de-tour]
+@torch.no_grad()
+def perte_fin_de_tour(model, tokenizer, conversations):
+    """Perte moyenne sur le dernier jeton appris de chaque réponse : le jeton de
+    fin de tour, celui dont la génération a besoin pour s'arrêter."""
+    model.eval()
+    pertes = []
+    for messages in conversations:
+        e = tokeniser_conversation(tokenizer, messages)
+        fin = max(i for i, l in enumerate(e["labels"]) if l != -100)
+        ids = torch.tensor([e["input_ids"][:fin]], device=model.device)
+        logits = model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+        cible = torch.tensor(e["input_ids"][fin], device=model.device)
+        pertes.append(F.cross_entropy(logits, cible).item())
+    return sum(pertes) / len(pertes)
+# [fin:fin-de-tour]
+
+
 def conversation_rag(question, fiches, reponse):
     """Une conversation d'un tour dont la question porte les fiches trouvées."""
     return [{"role": "system", "content": PROMPT_SYSTEME},
@@ -92,7 +111,7 @@ def conversation_rag(question, fiches, reponse):
 
 
 # [region:exemples]
-def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.15,
+def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.0,
                  hors_sujet=()):
     """Les conversations d'entraînement avec fiches, comme à l'usage.
 
@@ -153,10 +172,12 @@ def tokeniser(conversations, tokenizer):
 # [region:recette]
 # Travail fixe, le même sur toute machine : 32 mises à jour de 16 exemples
 # (4 micro-lots de 4), soit 512 exemples. LoRA sur les 8 dernières couches :
-# la rétropropagation s'arrête là, une mise à jour coûte deux fois moins.
+# la rétropropagation s'arrête là, une mise à jour coûte deux fois moins. Et
+# sur la tête de langage (lm_head), qui rend directement probable un jeton
+# que le modèle n'a jamais prédit, comme la fin de tour d'un gabarit nouveau.
 RECETTE_RAG = ConfigEntrainement(methode="lora", num_epochs=1, lr=2e-3,
                                  taille_lot=4, accumulation=4, lora_couches=8,
-                                 max_pas=128)
+                                 lora_tete=True, max_pas=128)
 # [fin:recette]
 
 
@@ -178,7 +199,7 @@ def donnees_assistant(jeu, fiche, melanger=True, graine=0):
     melange, _ = conversations_generales()
     questions_generales = [c[0]["content"] for c in melange]
     conversations, presents = exemples_rag(list(jeu["train"]), fiche, graine=graine,
-                                           hors_sujet=questions_generales * 3)
+                                           hors_sujet=questions_generales)
     if melanger:
         conversations += [[{"role": "system", "content": PROMPT_SYSTEME}, *c]
                           for c in melange * 3]
@@ -252,7 +273,8 @@ def entrainer_assistant(nom, sortie, melanger=True, config=RECETTE_RAG,
     """Affine ``nom`` à lire ses fiches ; sauvegarde l'adaptateur dans ``sortie``.
 
     Renvoie ``(model, tokenizer, bilan)`` ; le bilan dit le travail fait
-    (pas, exemples, jetons) et sa durée sur cette machine.
+    (pas, exemples, jetons), sa durée sur cette machine, et la perte sur le
+    jeton de fin de tour avant et après l'affinage.
     """
     _, dtype, raison = choisir_device_dtype(entrainement=True)
     config = replace(config, bf16=dtype == torch.bfloat16)
@@ -260,6 +282,8 @@ def entrainer_assistant(nom, sortie, melanger=True, config=RECETTE_RAG,
     preparer_gabarit(model, tokenizer)
     conversations, _ = donnees_assistant(charger_jeu(), charger_fiche(), melanger)
     train = tokeniser(conversations, tokenizer)
+    echantillon = conversations[:16]  # pour la perte sur la fin de tour
+    fin_de_tour = [perte_fin_de_tour(model, tokenizer, echantillon)]
     if rapide:  # quelques secondes : pour les tests
         train, config = train[:16], replace(config, max_pas=4)
     model = appliquer_methode(model, config)
@@ -267,7 +291,11 @@ def entrainer_assistant(nom, sortie, melanger=True, config=RECETTE_RAG,
     debut = time.perf_counter()
     historique = entrainer(model, train, [], config)
     duree = time.perf_counter() - debut
-    model.save_pretrained(sortie)  # l'adaptateur LoRA, en safetensors
+    fin_de_tour.append(perte_fin_de_tour(model, tokenizer, echantillon))
+    # L'adaptateur LoRA seul, en safetensors. La tête de langage partage ses
+    # poids avec les embeddings, qui n'ont pas changé : inutile de les recopier.
+    # Ne pas le fusionner (merge_and_unload) : les embeddings changeraient aussi.
+    model.save_pretrained(sortie, save_embedding_layers=False)
     tokenizer.save_pretrained(sortie)  # avec son gabarit de tours
     model.generation_config.save_pretrained(sortie)  # et ses jetons d'arrêt
     bilan = {"modele": nom, "pas": len(plan), "duree_s": duree,
@@ -275,7 +303,8 @@ def entrainer_assistant(nom, sortie, melanger=True, config=RECETTE_RAG,
              "conversations": len(train),
              "jetons": sum(len(train[i]["input_ids"]) for lot in plan for i in lot),
              "dtype": "bf16" if config.bf16 else "fp32", "raison": raison,
-             "perte_finale": sum(historique["perte"][-8:]) / 8}
+             "perte_finale": sum(historique["perte"][-8:]) / 8,
+             "fin_de_tour": fin_de_tour}  # perte sur ce jeton, avant et après
     return model, tokenizer, bilan
 # [fin:entrainer]
 

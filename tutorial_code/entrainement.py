@@ -47,6 +47,7 @@ class ConfigEntrainement:
     lora_alpha: int = 32
     lora_cibles: list = field(default_factory=lambda: list(CIBLES_LORA))
     lora_couches: int = 0  # > 0 : LoRA sur les N dernières couches seulement
+    lora_tete: bool = False  # LoRA aussi sur la tête de langage (lm_head)
     graine: int = 0
     bf16: bool = False  # calcul en bfloat16 (autocast), poids gardés en fp32
     max_pas: int = 0  # > 0 : on arrête le plan après ce nombre de pas
@@ -67,8 +68,14 @@ def appliquer_methode(model, config):
     # Sur les dernières couches seulement, la rétropropagation s'arrête à la
     # première couche adaptée : les couches du dessous ne font que la passe avant.
     couches = list(range(n - config.lora_couches, n)) if config.lora_couches else None
+    cibles = config.lora_cibles
+    if config.lora_tete:  # lm_head n'a pas de numéro de couche : on nomme tout
+        numeros = "|".join(map(str, couches)) if couches else r"\d+"
+        cibles = (rf".*\.layers\.({numeros})\..*\.({'|'.join(cibles)})"
+                  r"|(.*\.)?lm_head")
+        couches = None
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                      target_modules=config.lora_cibles, lora_dropout=0.0,
+                      target_modules=cibles, lora_dropout=0.0,
                       layers_to_transform=couches, task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 # [fin:lora]

@@ -220,6 +220,9 @@ def entrainer_et_dire(nom):
     print(f"{bilan['pas']} pas, {bilan['exemples']} exemples, "
           f"{formater(bilan['jetons'], 0)} jetons en {bilan['duree_s']:.0f} s "
           f"({bilan['jetons'] / bilan['duree_s']:.0f} jetons/s, {bilan['dtype']})")
+    avant, apres = bilan["fin_de_tour"]
+    print(f"Perte sur le jeton de fin de tour : {formater(avant, 2)} avant, "
+          f"{formater(apres, 2)} après")
     return model, tokenizer, bilan
 
 
@@ -248,6 +251,16 @@ def conclure(dossier, lignes, resultats, choix):
     else:
         phrases.append("Affiné, il fait jeu égal avec la fiche n° 1 rendue "
                        "telle quelle.")
+    gain = round(100 * (m["test"] - avant["test"]))
+    if gain > 0:
+        phrases.append(f"Sur les mêmes fiches, l'affinage fait gagner {gain} "
+                       f"points à {NOMS[choix]} ({pourcent(avant['test'])} → "
+                       f"{pourcent(m['test'])}).")
+    else:
+        phrases.append(f"Sur les mêmes fiches, l'affinage ne fait rien gagner à "
+                       f"{NOMS[choix]} ({pourcent(avant['test'])} → "
+                       f"{pourcent(m['test'])}) : c'est la recherche qui "
+                       "fait le travail.")
     hausse = m["perte"] / avant["perte"] - 1
     hausse_sans = sans["perte"] / avant["perte"] - 1
     phrases.append(
