@@ -8,7 +8,9 @@ reproductible en ``train`` / ``validation``, sauvegarde (Arrow et JSONL).
 Exécutable : ``python -m tutorial_code.pretraitement`` traite les données de
 l'entreprise dans ``_travail/donnees/`` ; ``python -m tutorial_code.pretraitement
 ENTREE.jsonl --sortie DOSSIER [--roles human=user,gpt=assistant]`` traite un
-fichier quelconque. Les autres chapitres appellent :func:`charger_jeu`.
+fichier quelconque (``--help`` : nom du champ des messages, clés du rôle et du
+contenu, troncature des conversations trop longues). Les autres chapitres
+appellent :func:`charger_jeu`.
 """
 
 import hashlib
@@ -24,9 +26,11 @@ import datasets
 
 from tutorial_code.nettoyage import (
     dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
+from tutorial_code.nombres import accorder
 from tutorial_code.pretraitement_lecture import (
-    RACINE, ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, creer_parser,
-    extraire_messages, lire_csv, lire_jsonl, rejet, relatif, valider_messages)
+    RACINE, ROLES_STANDARD, ErreurChamp, ErreurEntree, ajouter_options_export,
+    creer_parser, extraire_messages, lire_csv, lire_jsonl, lire_options_export, rejet,
+    relatif, valider_messages)
 # [fin:imports]
 
 BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"
@@ -59,7 +63,8 @@ def charger_questions_test():
 
 
 # [region:convertir]
-def convertir(enregistrements, fichier, roles, source, systeme=None):
+def convertir(enregistrements, fichier, roles, source, systeme=None,
+              extraire=extraire_messages):
     """Valide, nettoie et convertit des enregistrements ; renvoie (exemples, rejets).
 
     Un exemple : ``{"id", "messages", "source", "ref_fiche", "fichier", "ligne"}``,
@@ -71,7 +76,7 @@ def convertir(enregistrements, fichier, roles, source, systeme=None):
             if source in ("faq", "tickets") and not objet.get("ref_fiche",
                                                               "").strip():
                 raise ErreurChamp("ref_fiche", "référence à la fiche manquante")
-            messages = valider_messages(extraire_messages(objet), roles,
+            messages = valider_messages(extraire(objet), roles,
                                         nettoyer=nettoyer_texte)
         except ErreurChamp as exc:
             rejets.append(rejet(fichier, ligne, exc.champ, exc.raison,
@@ -134,6 +139,26 @@ def signaler_trop_longs(jeu, tokenizer, longueur_max=LONGUEUR_MAX):
 # [fin:jetons]
 
 
+def garder_des_tours(messages, tokenizer, longueur_max=LONGUEUR_MAX):
+    """Le plus long début de la conversation, en tours entiers, qui tient.
+
+    Un tour : une question de l'utilisateur et la réponse de l'assistant. Le
+    début garde le message system éventuel et finit sur une réponse de
+    l'assistant. Renvoie ``{"messages", "tronque"}`` ; la conversation reste
+    entière si elle tient, ou si même son premier tour dépasse (elle sera
+    alors rejetée comme trop longue).
+    """
+    if compter_jetons(messages, tokenizer) <= longueur_max:
+        return {"messages": messages, "tronque": False}
+    debut = 1 if messages[0]["role"] == "system" else 0
+    garde = None
+    for fin in range(debut + 2, len(messages), 2):  # fin exclue : après une réponse
+        if compter_jetons(messages[:fin], tokenizer) > longueur_max:
+            break
+        garde = messages[:fin]
+    return {"messages": garde or messages, "tronque": garde is not None}
+
+
 # [region:decouper]
 def decouper(jeu, part=PART_VALIDATION, graine=GRAINE):
     """``train`` / ``validation``, mélangés avec une graine : reproductible."""
@@ -147,17 +172,20 @@ def decouper(jeu, part=PART_VALIDATION, graine=GRAINE):
 
 # [region:preparer]
 def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
-             part=PART_VALIDATION, systeme=None):
+             part=PART_VALIDATION, systeme=None, extraire=extraire_messages,
+             tronquer="non"):
     """La chaîne complète ; renvoie ``(jeu, rejets, comptes)``.
 
     ``sources`` : liste de ``(nom, fichier, enregistrements, rejets de lecture,
     rôles)`` ; ``comptes[étape][nom]`` : le nombre d'exemples après chaque étape.
+    ``tronquer="tours"`` raccourcit ce qui dépasse au lieu de le rejeter
+    (:func:`garder_des_tours`) ; ``comptes["tronqués"]`` compte ces exemples.
     """
     exemples, rejets = [], []
     comptes = {etape: {} for etape in ETAPES_COMPTES}
     for nom, fichier, enregistrements, rejets_lecture, roles in sources:
         valides, invalides = convertir(enregistrements, fichier, roles, nom,
-                                       systeme)
+                                       systeme, extraire)
         uniques, doublons = retirer_doublons(valides, fichier)
         rejets += rejets_lecture + invalides + doublons
         exemples += uniques
@@ -181,11 +209,17 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
     jeu = datasets.Dataset.from_list(
         [e for i, e in enumerate(exemples) if i not in retires])
     compter(comptes["sans fuite"], jeu)
+    if tronquer == "tours":
+        jeu = jeu.map(lambda e: garder_des_tours(e["messages"], tokenizer,
+                                                 longueur_max))
     jeu, trop_longs = signaler_trop_longs(jeu, tokenizer, longueur_max)
     rejets += [rejet(e["fichier"], e["ligne"], "messages", f"trop long : "
                      f"{e['n_jetons']} jetons > {longueur_max}", e["id"])
                for e in trop_longs]
     compter(comptes["assez courts"], jeu)
+    if tronquer == "tours":  # gardés, mais raccourcis : on les compte à part
+        compter(comptes.setdefault("tronqués", {}), jeu.filter(lambda e: e["tronque"]))
+        jeu = jeu.remove_columns("tronque")
     jeu = decouper(jeu.remove_columns(["fichier", "ligne", "n_jetons"]), part)
     for partie, contenu in jeu.items():
         compter(comptes[partie], contenu)
@@ -294,7 +328,10 @@ def resumer(jeu, rejets, comptes):
     """Le résumé affiché par la ligne de commande."""
     total = {etape: sum(c.values()) for etape, c in comptes.items()}
     doublons = sum(r["raison"].startswith("doublon") for r in rejets)
-    print(f"Lus : {total['lus']} ; gardés : {total['assez courts']} "
+    # Les tronqués sont gardés : lus = gardés + rejetés + doublons, toujours.
+    dont = (f", dont {accorder(total['tronqués'], 'tronqué')}"
+            if "tronqués" in total else "")
+    print(f"Lus : {total['lus']} ; gardés : {total['assez courts']}{dont} "
           f"({', '.join(f'{p} : {len(c)}' for p, c in jeu.items())}) ; "
           f"rejetés : {len(rejets) - doublons} ; doublons : {doublons}.")
 
@@ -307,39 +344,51 @@ def main(argv=None):
                     f"{relatif(DOSSIER_TRAVAIL)}/.")
     parser.add_argument("entree", nargs="?", metavar="ENTREE",
                         help="fichier JSONL (schémas messages, conversations, "
-                        "question/answer ou instruction/output)")
+                        "question/answer, instruction/output, ou une liste de "
+                        "messages sous un autre champ)")
     parser.add_argument("--sortie", metavar="DOSSIER", help="dossier où écrire "
                         "le jeu (Arrow et JSONL) et les rejets")
-    parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
-                        help="correspondance de rôles, par exemple "
-                        "human=user,gpt=assistant")
+    ajouter_options_export(parser)
     parser.add_argument("--systeme", metavar="TEXTE", help="prompt système "
                         "ajouté en tête (défaut : aucun)")
     parser.add_argument("--tokenizer", metavar="NOM", help="tokenizer pour compter "
                         "les jetons (défaut : celui du modèle embarqué)")
     parser.add_argument("--longueur-max", type=int, default=LONGUEUR_MAX, metavar="N",
                         help=f"jetons au plus par exemple (défaut : {LONGUEUR_MAX})")
+    parser.add_argument("--tronquer", choices=["non", "tours"], default="non",
+                        help="conversation plus longue que --longueur-max : non "
+                        "(défaut) la rejette ; tours garde son plus long début "
+                        "en tours entiers (question et réponse) qui tient, et "
+                        "la compte parmi les « tronqués »")
     parser.add_argument("--validation", type=float, default=PART_VALIDATION,
                         metavar="PART",
                         help="part mise de côté pour la validation (défaut : "
                              f"{PART_VALIDATION})".replace(".", ","))
     args = parser.parse_args(argv)
+    extraire = None
     try:
         if args.entree is None:
+            if args.tronquer != "non" or args.champ_messages or args.cle_role \
+                    or args.cle_contenu:
+                raise ValueError("--tronquer, --champ-messages, --cle-role et "
+                                 "--cle-contenu demandent un fichier ENTREE")
             jeu, rejets, comptes = preparer_entreprise(
                 charger_tokenizer(args.tokenizer), args.longueur_max)
             dossier = Path(args.sortie or DOSSIER_TRAVAIL)
         else:
             if not args.sortie:
                 raise ValueError("--sortie DOSSIER est obligatoire avec un fichier")
-            roles = {**ROLES_STANDARD, **analyser_roles(args.roles)}
+            roles, extraire = lire_options_export(args)
             source = ("fichier", args.entree, *lire_jsonl(args.entree), roles)
             jeu, rejets, comptes = preparer(
                 [source], charger_tokenizer(args.tokenizer), args.longueur_max,
-                part=args.validation, systeme=args.systeme)
+                part=args.validation, systeme=args.systeme, extraire=extraire,
+                tronquer=args.tronquer)
             dossier = Path(args.sortie)
     except (ErreurEntree, ValueError, OSError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
+        for ligne in extraire.rapport() if extraire else []:
+            print(ligne, file=sys.stderr)
         if getattr(exc, "rejets", None) and args.sortie:
             chemin = Path(args.sortie) / "rejets.jsonl"
             chemin.parent.mkdir(parents=True, exist_ok=True)
@@ -352,6 +401,8 @@ def main(argv=None):
     if args.entree is None and dossier == DOSSIER_TRAVAIL:
         (dossier / "empreinte.txt").write_text(empreinte_entrees())
     resumer(jeu, rejets, comptes)
+    for ligne in extraire.rapport() if extraire else []:
+        print(ligne)
     print(f"Écrit dans {relatif(dossier)}/ : arrow/, "
           f"{', '.join(f'{p}.jsonl' for p in jeu)}, rejets.jsonl, comptes.json")
     return 0

@@ -9,14 +9,20 @@ Deux sortes d'erreurs :
   la ligne, le champ et la raison. Elle est mise de côté et comptée, jamais
   perdue en silence.
 
+Un export dont les messages sont rangés sous un autre nom de champ se lit avec
+:class:`Extracteur` : champ nommé (éventuellement imbriqué, ``data.turns``),
+clés du rôle et du contenu renommées, ou champ détecté automatiquement.
+
 Exécutable : ``python -m tutorial_code.pretraitement_lecture FICHIER`` affiche
-le schéma détecté et les rejets de la validation.
+le nombre d'enregistrements valides, les rejets de la validation et le champ
+des messages quand il a été détecté.
 """
 
 import argparse
 import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
 from tutorial_code.nombres import accorder
@@ -41,6 +47,11 @@ def analyser_roles(texte):
         roles[source] = cible
     return roles
 # [fin:roles]
+
+
+# Les rôles d'un export ShareGPT (clés « from » et « value ») : ajoutés d'office
+# quand on lit les messages avec --cle-role from ; --roles reste prioritaire.
+ROLES_SHAREGPT = {"human": "user", "gpt": "assistant"}
 
 
 # Les messages du module json, en français (les autres restent en anglais).
@@ -175,11 +186,29 @@ def detecter_schema(objet):
     return None
 
 
-def extraire_messages(objet):
+def messages_de_liste(liste, champ, cle_role, cle_texte):
+    """Les messages bruts d'une liste de dicts ``{cle_role: …, cle_texte: …}``."""
+    if not isinstance(liste, list) or not liste:
+        raise ErreurChamp(champ, "une liste non vide de messages est attendue")
+    sortie = []
+    for i, m in enumerate(liste):
+        if not isinstance(m, dict) or cle_role not in m or cle_texte not in m:
+            raise ErreurChamp(f"{champ}[{i}]", f"champs « {cle_role} » et "
+                              f"« {cle_texte} » attendus")
+        if not isinstance(m[cle_role], str):
+            raise ErreurChamp(f"{champ}[{i}].{cle_role}", "rôle non textuel")
+        sortie.append((m[cle_role], m[cle_texte], f"{champ}[{i}].{cle_role}",
+                       f"{champ}[{i}].{cle_texte}"))
+    return sortie
+
+
+def extraire_messages(objet, cle_role=None, cle_texte=None):
     """Les messages bruts d'un enregistrement, quel que soit son schéma.
 
     Chaque message est ``(role, content, champ_role, champ_content)`` : les
     champs nomment l'endroit du fichier d'où vient le message, pour les erreurs.
+    ``cle_role`` et ``cle_texte`` remplacent, s'ils sont donnés, les clés
+    habituelles du schéma (``role`` et ``content``, ou ``from`` et ``value``).
     """
     schema = detecter_schema(objet)
     if schema is None:
@@ -188,20 +217,10 @@ def extraire_messages(objet):
                           "« answer », « instruction » + « output » (champs "
                           f"présents : {', '.join(sorted(objet)) or 'aucun'})")
     if schema in ("messages", "conversations"):
-        cle_role, cle_texte = ("role", "content") if schema == "messages" else (
+        role, texte = ("role", "content") if schema == "messages" else (
             "from", "value")
-        liste = objet[schema]
-        if not isinstance(liste, list) or not liste:
-            raise ErreurChamp(schema, "une liste non vide de messages est attendue")
-        sortie = []
-        for i, m in enumerate(liste):
-            if not isinstance(m, dict) or cle_role not in m or cle_texte not in m:
-                raise ErreurChamp(f"{schema}[{i}]", f"champs « {cle_role} » et "
-                                  f"« {cle_texte} » attendus")
-            champ = f"{schema}[{i}]"
-            sortie.append((m[cle_role], m[cle_texte], f"{champ}.{cle_role}",
-                           f"{champ}.{cle_texte}"))
-        return sortie
+        return messages_de_liste(objet[schema], schema, cle_role or role,
+                                 cle_texte or texte)
     if schema == "question/réponse":
         cle = "answer" if "answer" in objet else "reponse"
         return [("user", objet["question"], "question", "question"),
@@ -212,6 +231,135 @@ def extraire_messages(objet):
     return [("user", consigne, "instruction", "instruction"),
             ("assistant", objet["output"], "output", "output")]
 # [fin:schemas]
+
+
+def valeur_au_chemin(objet, chemin):
+    """La valeur de ``objet`` au chemin pointé ``chemin`` (``data.turns``).
+
+    Un champ dont le nom contient lui-même un point est pris tel quel s'il existe.
+    """
+    if chemin in objet:
+        return objet[chemin]
+    valeur, parcouru = objet, []
+    for nom in chemin.split("."):
+        if not isinstance(valeur, dict):
+            raise ErreurChamp(".".join(parcouru), "un objet {…} est attendu pour "
+                              f"atteindre « {chemin} »")
+        if nom not in valeur:
+            ou = f" dans « {'.'.join(parcouru)} »" if parcouru else ""
+            raise ErreurChamp(chemin, f"champ absent (champs présents{ou} : "
+                              f"{', '.join(sorted(valeur)) or 'aucun'})")
+        valeur = valeur[nom]
+        parcouru.append(nom)
+    return valeur
+
+
+def listes_de_messages(objet, cle_role, cle_texte, prefixe=""):
+    """Les ``(chemin, liste)`` d'un objet dont un élément au moins est un dict
+    avec les clés ``cle_role`` et ``cle_texte`` ; les objets imbriqués compris."""
+    trouvees = []
+    for nom, valeur in objet.items():
+        if isinstance(valeur, dict):
+            trouvees += listes_de_messages(valeur, cle_role, cle_texte,
+                                           f"{prefixe}{nom}.")
+        elif isinstance(valeur, list) and any(
+                isinstance(m, dict) and cle_role in m and cle_texte in m
+                for m in valeur):
+            trouvees.append((f"{prefixe}{nom}", valeur))
+    return trouvees
+
+
+class Extracteur:
+    """:func:`extraire_messages`, réglé pour un export qui nomme ses champs à sa façon.
+
+    * ``champ`` : le champ qui contient la liste des messages, pour tous les
+      enregistrements ; un chemin pointé (``data.turns``) désigne un champ
+      imbriqué ;
+    * ``cle_role``, ``cle_texte`` : les clés du rôle et du contenu de chaque
+      message, si ce ne sont pas celles du schéma (``role`` et ``content``, ou
+      ``from`` et ``value`` pour ``conversations``) ;
+    * sans ``champ``, un enregistrement d'un schéma reconnu est lu comme tel ;
+      sinon, s'il contient **une seule** liste de messages (dicts avec ces deux
+      clés), à n'importe quel niveau, on la prend, et ``detectes`` compte le
+      champ ainsi trouvé. Deux listes possibles : rejet, on ne choisit pas.
+    """
+
+    def __init__(self, champ=None, cle_role=None, cle_texte=None):
+        if champ is not None and not champ.strip():
+            raise ValueError("--champ-messages : le nom de champ est vide")
+        if champ is not None and not all(nom.strip() for nom in champ.split(".")):
+            raise ValueError(f"chemin de champ invalide « {champ} » : écrivez des "
+                             "noms séparés par des points, par exemple data.turns")
+        for option, cle in (("--cle-role", cle_role), ("--cle-contenu", cle_texte)):
+            if cle is not None and not cle.strip():
+                raise ValueError(f"{option} : le nom de clé est vide")
+        if cle_role is not None and cle_role == cle_texte:
+            raise ValueError(f"la même clé « {cle_role} » pour le rôle et le "
+                             "contenu : --cle-role et --cle-contenu doivent différer")
+        self.champ, self.cle_role, self.cle_texte = champ, cle_role, cle_texte
+        self.detectes = Counter()
+
+    def __call__(self, objet):
+        cle_role, cle_texte = self.cle_role or "role", self.cle_texte or "content"
+        if self.champ:
+            return messages_de_liste(valeur_au_chemin(objet, self.champ),
+                                     self.champ, cle_role, cle_texte)
+        if detecter_schema(objet) is not None:
+            return extraire_messages(objet, self.cle_role, self.cle_texte)
+        trouvees = listes_de_messages(objet, cle_role, cle_texte)
+        if len(trouvees) > 1:
+            noms = ", ".join(f"« {chemin} »" for chemin, _ in trouvees)
+            raise ErreurChamp("messages", f"plusieurs listes de messages possibles "
+                              f"({noms}) : choisissez avec --champ-messages CHAMP")
+        if not trouvees:
+            raise ErreurChamp("messages", "champ absent ; schémas reconnus : "
+                              "« messages », « conversations », « question » + "
+                              "« answer », « instruction » + « output », ou une "
+                              f"liste de messages {{« {cle_role} », « {cle_texte} »}}"
+                              " sous un autre champ (champs présents : "
+                              f"{', '.join(sorted(objet)) or 'aucun'}) ; nommez "
+                              "le champ avec --champ-messages, les clés avec "
+                              "--cle-role et --cle-contenu")
+        chemin, liste = trouvees[0]
+        self.detectes[chemin] += 1
+        return messages_de_liste(liste, chemin, cle_role, cle_texte)
+
+    def rapport(self):
+        """Les lignes qui disent quel champ a été détecté, et combien de fois."""
+        return [f"Champ des messages détecté : « {chemin} » ("
+                f"{accorder(n, 'enregistrement')})."
+                for chemin, n in self.detectes.most_common()]
+
+
+def ajouter_options_export(parser):
+    """Les options qui décrivent un export : rôles, champ des messages, clés."""
+    parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
+                        help="correspondance de rôles, par exemple "
+                        "human=user,gpt=assistant")
+    parser.add_argument("--champ-messages", metavar="CHAMP",
+                        help="champ qui contient la liste des messages, par "
+                        "exemple dialogue, ou data.turns pour un champ imbriqué "
+                        "(par défaut, les schémas reconnus, sinon l'unique "
+                        "liste de messages trouvée, signalée dans la sortie)")
+    parser.add_argument("--cle-role", metavar="CLÉ",
+                        help="clé du rôle dans chaque message (défaut : role, "
+                        "ou from pour le schéma conversations) ; avec from, les "
+                        "rôles ShareGPT human et gpt deviennent user et "
+                        "assistant")
+    parser.add_argument("--cle-contenu", metavar="CLÉ",
+                        help="clé du contenu dans chaque message, par exemple "
+                        "value (défaut : content, ou value pour le schéma "
+                        "conversations)")
+
+
+def lire_options_export(args):
+    """``(roles, extracteur)`` d'après les options de :func:`ajouter_options_export`.
+
+    Lève ``ValueError`` (message en français) si une option est invalide.
+    """
+    roles = {**ROLES_STANDARD, **(ROLES_SHAREGPT if args.cle_role == "from" else {}),
+             **analyser_roles(args.roles)}
+    return roles, Extracteur(args.champ_messages, args.cle_role, args.cle_contenu)
 
 
 # [region:valider]
@@ -252,24 +400,24 @@ def main(argv=None):
         description="Lit un fichier JSONL, détecte son schéma et affiche les "
                     "rejets de la validation (sans rien écrire).")
     parser.add_argument("entree", metavar="FICHIER", help="fichier JSONL à examiner")
-    parser.add_argument("--roles", default="", metavar="ANCIEN=NOUVEAU,…",
-                        help="correspondance de rôles, par exemple "
-                        "human=user,gpt=assistant")
+    ajouter_options_export(parser)
     args = parser.parse_args(argv)
     try:
-        roles = {**ROLES_STANDARD, **analyser_roles(args.roles)}
+        roles, extraire = lire_options_export(args)
         enregistrements, rejets = lire_jsonl(args.entree)
     except (ErreurEntree, ValueError) as exc:
         parser.exit(2, f"Erreur : {exc}\n")
     valides = 0
     for n, objet in enregistrements:
         try:
-            valider_messages(extraire_messages(objet), roles)
+            valider_messages(extraire(objet), roles)
             valides += 1
         except ErreurChamp as exc:
             rejets.append(rejet(args.entree, n, exc.champ, exc.raison))
     print(f"{accorder(valides, 'enregistrement valide', 'enregistrements valides')}"
           f", {accorder(len(rejets), 'rejet')}.")
+    for ligne in extraire.rapport():
+        print(ligne)
     for r in rejets:
         print(f"  {r['fichier']}, ligne {r['ligne']}, {r['champ']} : {r['raison']}")
     return 0
