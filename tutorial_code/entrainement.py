@@ -11,15 +11,19 @@ DOSSIER`` (voir ``--help``) ; ``--rapide`` pour un essai de quelques secondes.
 
 import argparse
 import contextlib
+import errno
+import io
 import json
 import math
+import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
 from tutorial_code.lots import collate_packing, lots_par_longueur
@@ -30,6 +34,10 @@ CIBLES_LORA = ["q_proj", "k_proj", "v_proj", "o_proj",
 
 class PointDeRepriseIncompatible(ValueError):
     """Le point de reprise vient d'un entraînement réglé autrement."""
+
+
+class EcritureRepriseImpossible(OSError):
+    """Le point de reprise n'a pas pu être écrit (disque plein, par exemple)."""
 
 
 # [region:config]
@@ -98,8 +106,8 @@ def perte_somme(model, lot):
 
     Le logit en position t prédit le jeton t + 1 : on décale les étiquettes
     d'un cran. On ne calcule la tête de langage (576 → 49 152) qu'aux positions
-    dont l'étiquette suivante compte, via ``logits_to_keep`` : c'est ~20 % du
-    calcul d'un pas économisé sur les jetons de prompt.
+    dont l'étiquette suivante compte, via ``logits_to_keep`` : sur les jetons
+    de l'invite, ce produit de taille 576 × 49 152 n'est pas calculé.
     """
     suivantes = lot["labels"][0, 1:]  # (N - 1,) étiquette du jeton suivant
     positions = (suivantes != -100).nonzero().squeeze(1)  # (k,)
@@ -168,7 +176,7 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
         optimiseur, lambda m: facteur_lr(m, n_maj, config.warmup))
     historique = {"pas": [], "perte": [], "validation": []}
     debut = 0
-    if sortie and (Path(sortie) / "reprise").exists():
+    if sortie and ranger_reprise(sortie):
         debut, historique = charger_reprise(sortie, model, optimiseur,
                                             planificateur, config)
     pas_par_epoque = math.ceil(len(train) / config.taille_lot)
@@ -208,23 +216,93 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
 
 
 # [region:reprise]
+def ranger_reprise(sortie):
+    """Range les restes d'une écriture interrompue ; dit s'il y a une reprise.
+
+    Un point de reprise s'écrit dans ``reprise.en-cours``, puis prend la place
+    de ``reprise`` (l'ancien passe par ``reprise.ancienne``). Tué entre ces deux
+    renommages, le processus laisse un nouveau point complet, qu'on met en
+    place ; tout autre reste est effacé.
+    """
+    dossier = Path(sortie) / "reprise"
+    en_cours = dossier.with_name("reprise.en-cours")
+    ancienne = dossier.with_name("reprise.ancienne")
+    if not dossier.exists() and ancienne.exists():
+        os.replace(en_cours if en_cours.exists() else ancienne, dossier)
+    shutil.rmtree(en_cours, ignore_errors=True)
+    shutil.rmtree(ancienne, ignore_errors=True)
+    return dossier.exists()
+
+
+def _ecrire(chemin, donnees):
+    """Écrit ``donnees`` (octets) dans ``chemin``, jusque sur le disque."""
+    with open(chemin, "wb") as fichier:
+        fichier.write(donnees)
+        fichier.flush()
+        os.fsync(fichier.fileno())
+
+
 def sauver_reprise(sortie, pas, model, optimiseur, planificateur, config,
                    historique):
-    """Point de reprise : poids entraînables (safetensors), états AdamW, pas."""
+    """Point de reprise : poids entraînables (safetensors), états AdamW, pas.
+
+    Tout s'écrit d'abord dans un dossier voisin, qui ne prend la place de
+    ``reprise`` qu'une fois complet : un processus tué à n'importe quel
+    instant laisse l'ancien point de reprise ou le nouveau, jamais un mélange.
+    On sérialise en mémoire (une copie, le temps de l'écrire) puis on écrit
+    avec Python : un disque plein lève alors un vrai ``OSError`` (ENOSPC), que
+    safetensors et ``torch.save``, qui écrivent eux-mêmes, changent en
+    ``SafetensorError`` ou en ``RuntimeError`` sans le numéro d'erreur.
+    """
     dossier = Path(sortie) / "reprise"
-    dossier.mkdir(parents=True, exist_ok=True)
+    en_cours = dossier.with_name("reprise.en-cours")
+    ancienne = dossier.with_name("reprise.ancienne")
+    ranger_reprise(sortie)
     poids = {n: p.detach().contiguous() for n, p in model.named_parameters()
              if p.requires_grad}
-    save_file(poids, dossier / "poids.safetensors")
-    torch.save({"optimiseur": optimiseur.state_dict(),
-                "planificateur": planificateur.state_dict()},
-               dossier / "optimiseur.pt")
-    (dossier / "etat.json").write_text(json.dumps(
-        {"pas": pas, "config": asdict(config), "historique": historique}))
+    try:
+        en_cours.mkdir(parents=True)
+        _ecrire(en_cours / "poids.safetensors", save(poids))
+        tampon = io.BytesIO()
+        torch.save({"optimiseur": optimiseur.state_dict(),
+                    "planificateur": planificateur.state_dict()}, tampon)
+        _ecrire(en_cours / "optimiseur.pt", tampon.getbuffer())
+        _ecrire(en_cours / "etat.json", json.dumps(
+            {"pas": pas, "config": asdict(config),
+             "historique": historique}).encode())
+        # Un dossier non vide ne se remplace pas d'un coup : on écarte l'ancien,
+        # on met le nouveau à sa place, puis on efface l'ancien.
+        if dossier.exists():
+            os.replace(dossier, ancienne)
+        os.replace(en_cours, dossier)
+    except OSError as erreur:
+        if ancienne.exists() and not dossier.exists():
+            os.replace(ancienne, dossier)  # l'ancien reprend sa place
+        shutil.rmtree(en_cours, ignore_errors=True)
+        claire = EcritureRepriseImpossible(_message_ecriture(dossier, pas, erreur))
+        claire.errno = erreur.errno  # ENOSPC reste lisible par le code appelant
+        raise claire from erreur
+    shutil.rmtree(ancienne, ignore_errors=True)
+
+
+def _message_ecriture(dossier, pas, erreur):
+    """Ce qui a échoué, et ce qui reste sur le disque."""
+    plein = erreur.errno == errno.ENOSPC
+    cause = "disque plein" if plein else (erreur.strerror or str(erreur))
+    remede = "libérez de la place" if plein else "corrigez la cause"
+    if dossier.exists():
+        suite = (f"Le point de reprise précédent est intact : {remede}, puis "
+                 "relancez (--reprendre en ligne de commande) ; l'entraînement "
+                 "repartira de ce point.")
+    else:
+        suite = f"Aucun point de reprise précédent : {remede}, puis relancez."
+    return (f"{dossier} : le point de reprise du pas {pas} n'a pas pu être "
+            f"écrit ({cause}). {suite}")
 
 
 def charger_reprise(sortie, model, optimiseur, planificateur, config):
     """Recharge un point de reprise ; refuse celui d'une autre configuration."""
+    ranger_reprise(sortie)  # restes d'une écriture interrompue
     dossier = Path(sortie) / "reprise"
     etat = json.loads((dossier / "etat.json").read_text())
     if etat["config"] != asdict(config):
@@ -282,7 +360,7 @@ def main(argv=None):
     try:
         executer(sortie, args.methode, args.epochs, args.lr, args.donnees,
                  rapide=args.rapide)
-    except PointDeRepriseIncompatible as erreur:
+    except (PointDeRepriseIncompatible, EcritureRepriseImpossible) as erreur:
         parser.exit(2, f"Erreur : {erreur}\n")
     return 0
 
