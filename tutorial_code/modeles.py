@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import errors as hub_errors
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 # [region:alias]
@@ -62,7 +63,7 @@ def choisir_device_dtype(entrainement=False):
 
     Le bf16 divise par deux la mémoire des poids, mais il n'est rapide que si le
     matériel le calcule nativement : GPU récent, ou CPU avec AMX / AVX-512 BF16.
-    Sur un CPU AVX2 seul, il est émulé et plusieurs fois plus lent que le fp32.
+    Sur un CPU AVX2 seul, il est émulé en logiciel, plus lent que le fp32.
     En génération sur CPU, un petit modèle est limité par la mémoire, pas par
     le calcul : le bf16 n'y gagne rien et change les résultats entre un lot et
     un prompt seul ; on garde donc le fp32 hors entraînement.
@@ -239,6 +240,12 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
     except (OSError, ValueError, hub_errors.HfHubHTTPError) as exc:
         raise ModeleIntrouvable(_message_erreur(nom, exc)) from exc
+    except SafetensorError as exc:  # en-tête illisible : fichier abîmé ou tronqué
+        fichiers = ", ".join(p.name for p in Path(source).glob("*.safetensors"))
+        raise ModeleIntrouvable(
+            f"Impossible de charger le modèle « {nom} » : un fichier safetensors "
+            f"de {source} ({fichiers or 'safetensors'}) est abîmé ou tronqué. "
+            "Copiez-le ou convertissez-le à nouveau.") from exc
     model.to(device).eval()
     if nom in EMBARQUES:
         # Un adaptateur LoRA sauvegardé citera l'alias, valable sur toute machine.

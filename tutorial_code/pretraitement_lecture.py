@@ -133,7 +133,9 @@ def lire_texte(chemin):
 def lire_jsonl(chemin):
     """Renvoie ``(enregistrements, rejets)`` ; un enregistrement = (ligne, dict)."""
     enregistrements, rejets = [], []
-    for n, ligne in enumerate(lire_texte(chemin).splitlines(), 1):
+    # split("\n") et non splitlines() : U+2028, légal dans une chaîne JSON,
+    # couperait une ligne valide en deux.
+    for n, ligne in enumerate(lire_texte(chemin).split("\n"), 1):
         if not ligne.strip():
             continue  # une ligne blanche n'est pas un enregistrement
         try:

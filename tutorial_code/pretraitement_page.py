@@ -35,6 +35,7 @@ from textwrap import shorten
 
 import datasets
 
+from tutorial_code.mauvaises_entrees import essayer_mauvaises_entrees
 from tutorial_code.nettoyage import texte_utilisateur
 from tutorial_code.nombres import accorder
 from tutorial_code.pretraitement import (
@@ -52,6 +53,8 @@ from tutorial_code.pretraitement import (  # noqa: E402
     ROLES_ENTREPRISE, charger_jeu, compter_jetons, preparer_entreprise)
 from tutorial_code.pretraitement_lecture import (  # noqa: E402
     lire_csv, lire_jsonl, valider_messages)
+from tutorial_code.lots import ecrire_tableau  # noqa: E402
+from tutorial_code.mauvaises_entrees import bilan  # noqa: E402
 
 
 def nombre(x, decimales=0):
@@ -275,6 +278,27 @@ def executer_page(dossier):
         main(["data/exemples/export_oasst.jsonl", "--sortie", "_travail/oasst",
               "--roles", "UTILISATEUR=user,ASSISTANT=assistant"])
         # [fin:cli]
+    # [region:mauvaises_entrees]
+    resultats = essayer_mauvaises_entrees()  # chaque cas, réellement exécuté
+    # [fin:mauvaises_entrees]
+    ecrire_tableau(dossier / "mauvaises_entrees.rst",
+                   ["cas", "message affiché (ou écrit dans ``rejets.jsonl``)",
+                    "lus = gardés + rejetés"],
+                   [[r["cas"], litteral(r["message"]), bilan(r)]
+                    for r in resultats])
+    perdus = [r["cas"] for r in resultats if r["lus"] is not None
+              and r["lus"] != r["gardes"] + r["rejetes"]]
+    (dossier / "mauvaises_entrees_lecture.rst").write_text(
+        "Dans chaque cas de données, aucune ligne ne disparaît : même quand "
+        "aucune n'est valide, la commande s'arrête avec le code de sortie 2, "
+        "mais écrit ses rejets." if not perdus else
+        "Des lignes disparaissent sans être rejetées dans ces cas : "
+        + ", ".join(f"« {c} »" for c in perdus) + ".", encoding="utf-8")
+
+
+def litteral(message):
+    """Un message en littéral rST, sur une ligne : ni balisage ni typographie."""
+    return "``" + " ".join(message.split()) + "``" if message else "(aucun)"
 
 
 def principal(argv=None):
