@@ -30,3 +30,30 @@ def test_empreinte_couvre_les_modules_importes():
         sorties.Path(module.__file__))}
     # entrainement_page importe affinage, qui importe entrainement et recette
     assert {"entrainement.py", "affinage.py", "recette.py", "lots.py"} <= noms
+
+
+def test_chaque_chapitre_dit_sur_quelle_machine_il_a_ete_construit(
+        tmp_path, monkeypatch):
+    """produire() écrit, avec les sorties, le paragraphe machine.rst : le
+    processeur, le type de calcul choisi pour l'entraînement, la durée mesurée."""
+    import types
+
+    import torch
+
+    from tutorial_code.modeles import choisir_device_dtype
+
+    faux = types.ModuleType("tutorial_code.faux_page")
+    faux.__file__ = sorties.__file__
+    faux.produire_sorties = lambda dossier: (dossier / "a.txt").write_text("1")
+    monkeypatch.setattr(sorties, "module_du_chapitre", lambda chapitre: faux)
+    monkeypatch.setattr(sorties, "DOSSIER_SORTIES", tmp_path)
+    assert sorties.produire("essai")
+    texte = (tmp_path / "essai" / "machine.rst").read_text(encoding="utf-8")
+    _, dtype, _ = choisir_device_dtype(entrainement=True)
+    calcul = "bf16" if dtype == torch.bfloat16 else "fp32"
+    duree = (tmp_path / "essai" / "duree.txt").read_text()
+    assert texte.startswith(".. note::")
+    assert f"entraînement en {calcul}" in texte and f"{duree} s pour" in texte
+    assert sorties.nom_processeur() in texte
+    monkeypatch.setenv("AFFINAGE_DTYPE", "float32")
+    assert "entraînement en fp32 (imposé par" in sorties.decrire_machine(3)

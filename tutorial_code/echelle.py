@@ -128,16 +128,20 @@ def duree(secondes):
     return f"{s // 3600} h {s // 60 % 60:02d}"
 
 
-def tableau_changements(jetons_epoque, r=16):
-    """(entêtes, lignes) : du tutoriel à Llama 2 7B sur 1, 2 et 8 GPU."""
+def tableau_changements(jetons_epoque, recette, r=16):
+    """(entêtes, lignes) : du tutoriel (``recette`` : sa ConfigEntrainement) à
+    Llama 2 7B sur 1, 2 et 8 GPU. La mémoire et la durée du tutoriel sont
+    mesurées au chapitre Entraînement, pas estimées ici."""
     config = llama2_7b()
     n, n_lora = compter_parametres(config), compter_lora(config, r)
     entetes = ["configuration", "méthode", "précision",
                "lot par GPU × accumulation × GPU", "lr",
                "mémoire par GPU (estimation)", "temps par époque (estimation)",
                "pour 100 M jetons (estimation)"]
-    lignes = [["tutoriel (CPU, SmolLM2-135M)", f"LoRA r={r}", "bf16 ou fp32",
-               "16 × 1 × 1", "2e-3", "< 1 Gio", "quelques minutes (mesuré)", "—"]]
+    lignes = [["tutoriel (CPU, SmolLM2-135M)", f"LoRA r={recette.lora_r}",
+               "bf16 ou fp32", f"{recette.taille_lot} × {recette.accumulation} × 1",
+               f"{recette.lr:.0e}".replace("e-0", "e-"), "voir Entraînement",
+               "voir Entraînement", "—"]]
     for nom, k, methode, mode, lot, accumulation, lr in SCENARIOS:
         if methode == "QLoRA":
             octets, precision = sum(memoire_qlora(config, r).values()), "NF4 + bf16"
@@ -173,7 +177,10 @@ def main(argv=None):
     modeles = {"Llama-2-7B": llama2_7b(), "Llama-2-13B": llama2_13b()}
     print(texte_tableau(*tableau_par_gpu(modeles, r=args.rang)))
     print()
-    print(texte_tableau(*tableau_changements(args.jetons, args.rang)))
+    from tutorial_code.affinage import RECETTE  # la recette du tutoriel
+
+    print(texte_tableau(*tableau_changements(args.jetons, RECETTE["lora"],
+                                             args.rang)))
     return 0
 
 

@@ -6,6 +6,7 @@ affiche est capturé dans ``docs/_sorties/echelle/``.
 
 from matplotlib.figure import Figure
 
+from tutorial_code.affinage import RECETTE
 from tutorial_code.lots import ecrire_tableau
 from tutorial_code.sorties import capturer
 
@@ -106,7 +107,7 @@ def produire_sorties(dossier):
         print(f"{formater(jetons, 0)} jetons par époque "
               f"(tokenizer de SmolLM2)")
         # [fin:jetons]
-    entetes, lignes = tableau_changements(jetons)
+    entetes, lignes = tableau_changements(jetons, RECETTE["lora"])
     ecrire_tableau(dossier / "changements.rst", entetes, lignes)
     n = compter_parametres(llama2_7b())
     detail = memoire_par_gpu(n, n, "bf16", 8, "FSDP")

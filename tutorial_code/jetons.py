@@ -57,7 +57,7 @@ def erreur_bos_double(tokenizer, messages):
 
 
 def erreur_eos_absent(tokenizer, messages):
-    """Le collateur « modèle de langue » quand pad = EOS : chaque <|im_end|> est
+    """Le collateur de modélisation du langage quand pad = EOS : chaque <|im_end|> est
     pris pour du remplissage et masqué ; le prompt, lui, compte dans la perte."""
     from transformers import DataCollatorForLanguageModeling
 

@@ -33,7 +33,7 @@ from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
 from tutorial_code.evaluation import contient_faits, questions_validation
 from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE, RACINE,
                                    charger_modele, choisir_device_dtype)
-from tutorial_code.nombres import formater, pourcent
+from tutorial_code.nombres import accorder, formater, pourcent
 from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
                                         charger_questions_test)
 from tutorial_code.recherche import (MOTS_VIDES, RACINISEUR, IndexFiches,
@@ -226,6 +226,12 @@ def entrainer_et_dire(nom):
     return model, tokenizer, bilan
 
 
+def points(a, b):
+    """L'écart, en points, entre deux proportions telles que le tableau les
+    affiche (arrondies au pour cent) : la phrase et le tableau concordent."""
+    return round(100 * a) - round(100 * b)
+
+
 def conclure(dossier, lignes, resultats, choix):
     """Les phrases d'interprétation, choisies d'après les mesures de ce run."""
     autre = next(n for n in resultats if n != choix)
@@ -238,31 +244,44 @@ def conclure(dossier, lignes, resultats, choix):
         f"{NOMS[choix]} ({pourcent(m['test'])} contre "
         f"{pourcent(resultats[autre][0]['test'])} pour {NOMS[autre]}) : c'est "
         "lui que l'assistant utilise (``--discuter``)."]
-    ecart = round(100 * (m["test"] - extractif["test"]))
+    ecart = points(m["test"], extractif["test"])  # écart des pourcentages affichés
     if ecart > 0:
-        phrases.append(f"Affiné, il dépasse de {ecart} points la fiche n° 1 "
-                       "rendue telle quelle : il choisit parfois mieux que la "
-                       "recherche la fiche qui répond.")
+        phrases.append(f"Affiné, il dépasse de {accorder(ecart, 'point')} la "
+                       "fiche n° 1 rendue telle quelle : il choisit parfois "
+                       "mieux que la recherche la fiche qui répond.")
     elif ecart < 0:
-        phrases.append(f"Affiné, il reste {-ecart} points sous la fiche n° 1 "
-                       "rendue telle quelle : il ne choisit pas mieux que la "
-                       "recherche, et se trompe parfois de fiche quand elle "
-                       "avait raison.")
+        phrases.append(f"Affiné, il reste {accorder(-ecart, 'point')} sous la "
+                       "fiche n° 1 rendue telle quelle : il ne choisit pas "
+                       "mieux que la recherche.")
     else:
         phrases.append("Affiné, il fait jeu égal avec la fiche n° 1 rendue "
                        "telle quelle.")
-    gain = round(100 * (m["test"] - avant["test"]))
+    gain = points(m["test"], avant["test"])
     if gain > 0:
-        phrases.append(f"Sur les mêmes fiches, l'affinage fait gagner {gain} "
-                       f"points à {NOMS[choix]} ({pourcent(avant['test'])} → "
-                       f"{pourcent(m['test'])}).")
+        phrases.append(f"Sur les mêmes fiches, l'affinage fait gagner "
+                       f"{accorder(gain, 'point')} à {NOMS[choix]} "
+                       f"({pourcent(avant['test'])} → {pourcent(m['test'])}).")
     else:
         phrases.append(f"Sur les mêmes fiches, l'affinage ne fait rien gagner à "
                        f"{NOMS[choix]} ({pourcent(avant['test'])} → "
                        f"{pourcent(m['test'])}) : c'est la recherche qui "
                        "fait le travail.")
+    seuil_seul = extractif["hors sujet"]  # la fiche n° 1 : le seuil seul
+    if points(m["hors sujet"], seuil_seul) > 0:
+        phrases.append(
+            f"Hors sujet, le seuil de la recherche dit « je ne sais pas » "
+            f"{pourcent(seuil_seul)} du temps ; le modèle affiné le dit en plus "
+            f"sur une partie des autres questions ({pourcent(m['hors sujet'])} "
+            "en tout).")
+    else:
+        phrases.append(
+            f"Hors sujet, seul le seuil de la recherche dit « je ne sais pas » "
+            f"({pourcent(seuil_seul)}) : au-dessus du seuil, le modèle affiné "
+            "répond toujours, même quand ses fiches sont sans rapport avec la "
+            "question.")
     hausse = m["perte"] / avant["perte"] - 1
     hausse_sans = sans["perte"] / avant["perte"] - 1
+    cout = points(sans["test"], m["test"])
     phrases.append(
         f"Oubli : la perte sur les conversations générales jamais vues passe de "
         f"{formater(avant['perte'], 2)} avant l'affinage à "
@@ -270,8 +289,10 @@ def conclure(dossier, lignes, resultats, choix):
         f"({'+' if hausse >= 0 else '−'}{pourcent(abs(hausse))}), et à "
         f"{formater(sans['perte'], 2)} sans elles "
         f"({'+' if hausse_sans >= 0 else '−'}{pourcent(abs(hausse_sans))}) : "
-        + ("le mélange réduit l'oubli." if m["perte"] < sans["perte"]
-           else "le mélange ne réduit pas l'oubli ici."))
+        + ("le mélange réduit l'oubli" if m["perte"] < sans["perte"]
+           else "le mélange ne réduit pas l'oubli ici")
+        + (f", au prix de {accorder(cout, 'point')} de rappel sur le test "
+           f"({pourcent(sans['test'])} sans mélange)." if cout > 0 else "."))
     (dossier / "conclusion.rst").write_text("\n\n".join(phrases) + "\n",
                                             encoding="utf-8")
     (dossier / "choix.txt").write_text(choix)

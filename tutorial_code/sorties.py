@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from tutorial_code.nombres import formater
+from tutorial_code.nombres import accorder, formater
 
 RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
@@ -93,6 +93,48 @@ def empreinte(module):
     return h.hexdigest()
 
 
+def nom_processeur():
+    """Le nom du processeur lu dans /proc/cpuinfo (« inconnu » ailleurs)."""
+    try:
+        texte = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "inconnu"
+    for ligne in texte.splitlines():
+        if ligne.startswith("model name"):
+            return " ".join(ligne.split(":", 1)[1].split())
+    return "inconnu"
+
+
+def decrire_machine(duree):
+    """Le paragraphe (rST) qui dit sur quelle machine la page a été construite."""
+    import torch
+
+    from tutorial_code.modeles import choisir_device_dtype, drapeaux_cpu
+
+    device, dtype, _ = choisir_device_dtype(entrainement=True)
+    calcul = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+    if device == "cuda":
+        machine = f"``{torch.cuda.get_device_name()}``"
+    else:
+        machine = (f"``{nom_processeur()}``, "
+                   + accorder(torch.get_num_threads(), "cœur"))
+    natifs = sorted({"amx_bf16", "avx512_bf16"} & drapeaux_cpu())
+    if os.environ.get("AFFINAGE_DTYPE"):
+        pourquoi = " (imposé par ``AFFINAGE_DTYPE``)"
+    elif device == "cpu" and natifs:
+        pourquoi = f", que ce processeur calcule nativement (``{natifs[0]}``)"
+    elif device == "cpu":
+        pourquoi = ", ce processeur ne calculant pas le bf16 nativement"
+    else:
+        pourquoi = ""
+    return (".. note::\n\n"
+            f"   Sorties de cette construction : {machine} ; "
+            f"entraînement en {calcul}{pourquoi} ; {formater(duree, 0)} s pour "
+            "tout le code du chapitre. Sur une autre machine, les durées et les "
+            "débits diffèrent ; le travail fait (pas, exemples, jetons) est le "
+            "même.\n")
+
+
 def module_du_chapitre(chapitre):
     """``tutorial_code.<chapitre>_page`` s'il existe, sinon ``<chapitre>``."""
     page = RACINE / "tutorial_code" / f"{chapitre}_page.py"
@@ -117,6 +159,7 @@ def produire(chapitre, forcer=False):
     module.produire_sorties(provisoire)
     duree = time.perf_counter() - debut
     (provisoire / "duree.txt").write_text(formater(duree, 0))
+    (provisoire / "machine.rst").write_text(decrire_machine(duree), encoding="utf-8")
     # On ne remplace l'ancien dossier qu'une fois tout réussi.
     shutil.rmtree(dossier, ignore_errors=True)
     provisoire.rename(dossier)
