@@ -22,16 +22,21 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def exemples(tokenizer_minuscule):
+def exemples_tokenises(tokenizer):
+    """Les conversations ci-dessus, tokenisées (aussi pour test_reprise_sigkill)."""
     sortie = []
     for tours in CONVERSATIONS:
         messages = [{"role": "system", "content": "Tu es un assistant utile."}]
         for question, reponse in tours:
             messages += [{"role": "user", "content": question},
                          {"role": "assistant", "content": reponse}]
-        sortie.append(tokeniser_conversation(tokenizer_minuscule, messages))
+        sortie.append(tokeniser_conversation(tokenizer, messages))
     return sortie
+
+
+@pytest.fixture(scope="module")
+def exemples(tokenizer_minuscule):
+    return exemples_tokenises(tokenizer_minuscule)
 
 
 def config_rapide(**kw):

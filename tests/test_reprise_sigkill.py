@@ -24,33 +24,14 @@ from safetensors.torch import load_file
 
 import tutorial_code.entrainement as ent
 from tests.conftest import construire_modele
+from tests.test_entrainement import exemples_tokenises
 from tutorial_code.entrainement import (
     ConfigEntrainement, EcritureRepriseImpossible, appliquer_methode,
     charger_reprise, entrainer, ranger_reprise)
-from tutorial_code.tokenisation import tokeniser_conversation
 
 RACINE = Path(__file__).resolve().parent.parent
 FICHIERS = {"poids.safetensors", "optimiseur.pt", "etat.json"}
 N_PAS = 12  # 4 conversations, lots de 2, 6 époques
-
-CONVERSATIONS = [
-    [("Combien coûte un pare-brise ?", "Le remplacement coûte 129 €.")],
-    [("Vous êtes ouverts le samedi ?", "Oui, de 8 h 30 à 18 h.")],
-    [("Quelle garantie ?", "La garantie couvre les fuites pendant 2 ans."),
-     ("Et le délai ?", "Comptez 48 h.")],
-    [("Bonjour", "Bonjour, que puis-je pour vous ?")],
-]
-
-
-def exemples_tokenises(tokenizer):
-    sortie = []
-    for tours in CONVERSATIONS:
-        messages = [{"role": "system", "content": "Tu es un assistant utile."}]
-        for question, reponse in tours:
-            messages += [{"role": "user", "content": question},
-                         {"role": "assistant", "content": reponse}]
-        sortie.append(tokeniser_conversation(tokenizer, messages))
-    return sortie
 
 
 def config_test():
