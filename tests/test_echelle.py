@@ -73,9 +73,7 @@ def test_tableaux_bien_formes():
     entetes, lignes = tableau_par_gpu({"7B": llama2_7b()}, gpus=(1, 2))
     assert all(len(l) == len(entetes) for l in lignes)
     assert lignes[2][2:] == ["FSDP", "100,4", "50,2"]  # 16 × N_7B o, puis / 2
-    from tutorial_code.affinage import RECETTE
-
-    entetes, lignes = tableau_changements(96_125, RECETTE["lora"])
+    entetes, lignes = tableau_changements(96_125)  # la recette d'Entraînement
     assert all(len(l) == len(entetes) for l in lignes)
     assert [l[3] for l in lignes[1:]] == ["4 × 4 × 1", "4 × 2 × 2", "2 × 1 × 8"]
 

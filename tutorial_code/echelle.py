@@ -128,10 +128,14 @@ def duree(secondes):
     return f"{s // 3600} h {s // 60 % 60:02d}"
 
 
-def tableau_changements(jetons_epoque, recette, r=16):
-    """(entêtes, lignes) : du tutoriel (``recette`` : sa ConfigEntrainement) à
-    Llama 2 7B sur 1, 2 et 8 GPU. La mémoire et la durée du tutoriel sont
-    mesurées au chapitre Entraînement, pas estimées ici."""
+def tableau_changements(jetons_epoque, r=16, recette=None):
+    """(entêtes, lignes) : du tutoriel (``recette`` : sa ConfigEntrainement, par
+    défaut celle d'Entraînement) à Llama 2 7B sur 1, 2 et 8 GPU. La mémoire et
+    la durée du tutoriel sont mesurées au chapitre Entraînement, pas estimées."""
+    if recette is None:
+        from tutorial_code.affinage import RECETTE  # la recette du tutoriel
+
+        recette = RECETTE["lora"]
     config = llama2_7b()
     n, n_lora = compter_parametres(config), compter_lora(config, r)
     entetes = ["configuration", "méthode", "précision",
@@ -177,10 +181,7 @@ def main(argv=None):
     modeles = {"Llama-2-7B": llama2_7b(), "Llama-2-13B": llama2_13b()}
     print(texte_tableau(*tableau_par_gpu(modeles, r=args.rang)))
     print()
-    from tutorial_code.affinage import RECETTE  # la recette du tutoriel
-
-    print(texte_tableau(*tableau_changements(args.jetons, RECETTE["lora"],
-                                             args.rang)))
+    print(texte_tableau(*tableau_changements(args.jetons, args.rang)))
     return 0
 
 

@@ -107,7 +107,7 @@ def produire_sorties(dossier):
         print(f"{formater(jetons, 0)} jetons par époque "
               f"(tokenizer de SmolLM2)")
         # [fin:jetons]
-    entetes, lignes = tableau_changements(jetons, RECETTE["lora"])
+    entetes, lignes = tableau_changements(jetons, recette=RECETTE["lora"])
     ecrire_tableau(dossier / "changements.rst", entetes, lignes)
     n = compter_parametres(llama2_7b())
     detail = memoire_par_gpu(n, n, "bf16", 8, "FSDP")
