@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import TextStreamer
 
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
@@ -98,7 +97,7 @@ def perte_fin_de_tour(model, tokenizer, conversations):
         ids = torch.tensor([e["input_ids"][:fin]], device=model.device)
         logits = model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
         cible = torch.tensor(e["input_ids"][fin], device=model.device)
-        pertes.append(F.cross_entropy(logits, cible).item())
+        pertes.append(torch.nn.functional.cross_entropy(logits, cible).item())
     return sum(pertes) / len(pertes)
 # [fin:fin-de-tour]
 

@@ -36,7 +36,8 @@ from tutorial_code.affinage import RECETTE, evaluer, executer
 from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         PointDeRepriseIncompatible, appliquer_methode,
                                         contexte_calcul, jetons_comptes, perte_moyenne,
-                                        perte_somme, planifier, sauver_reprise)
+                                        perte_somme, planifier, ranger_reprise,
+                                        sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
 from tutorial_code.evaluation import (classer_erreurs, exemples_generaux,
                                       pourcent, questions_validation)
