@@ -46,6 +46,11 @@ class ModeleIntrouvable(OSError):
     """Le modèle demandé ne peut pas être chargé (message en français)."""
 
 
+def bf16_natifs():
+    """Les extensions de ce processeur qui calculent le bf16 (AMX, AVX-512 BF16)."""
+    return sorted({"amx_bf16", "avx512_bf16"} & drapeaux_cpu())
+
+
 def drapeaux_cpu():
     """Les extensions du processeur lues dans /proc/cpuinfo (vide ailleurs)."""
     try:
@@ -77,7 +82,7 @@ def choisir_device_dtype(entrainement=False):
         if torch.cuda.is_bf16_supported():
             return "cuda", torch.bfloat16, "GPU compatible bf16"
         return "cuda", torch.float16, "GPU sans bf16 : fp16"
-    natifs = sorted({"amx_bf16", "avx512_bf16"} & drapeaux_cpu())
+    natifs = bf16_natifs()
     if not natifs:
         return "cpu", torch.float32, "pas de bf16 natif sur ce processeur"
     if entrainement:

@@ -109,7 +109,7 @@ def decrire_machine(duree):
     """Le paragraphe (rST) qui dit sur quelle machine la page a été construite."""
     import torch
 
-    from tutorial_code.modeles import choisir_device_dtype, drapeaux_cpu
+    from tutorial_code.modeles import bf16_natifs, choisir_device_dtype
 
     device, dtype, _ = choisir_device_dtype(entrainement=True)
     calcul = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
@@ -118,7 +118,7 @@ def decrire_machine(duree):
     else:
         machine = (f"``{nom_processeur()}``, "
                    + accorder(torch.get_num_threads(), "cœur"))
-    natifs = sorted({"amx_bf16", "avx512_bf16"} & drapeaux_cpu())
+    natifs = bf16_natifs()
     if os.environ.get("AFFINAGE_DTYPE"):
         pourquoi = " (imposé par ``AFFINAGE_DTYPE``)"
     elif device == "cpu" and natifs:
