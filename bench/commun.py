@@ -127,6 +127,7 @@ def machine():
     import torch
 
     from tutorial_code.modeles import drapeaux_cpu
+    from tutorial_code.sorties import allocateur
 
     drapeaux = drapeaux_cpu()
     coeurs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
@@ -138,6 +139,7 @@ def machine():
         "extensions": sorted({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
                              & drapeaux),
         "memoire_gio": round(_memoire_gio() or 0, 1),
+        "allocateur": allocateur(),
         "charge_au_depart": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "versions": {p: _version(p) for p in PAQUETS},
@@ -152,7 +154,8 @@ def texte_machine(m):
     versions = ", ".join(f"{p} {v}" for p, v in m["versions"].items())
     return (f"{m['processeur']} ; {m['coeurs']} cœurs ({m['fils_torch']} fils "
             f"torch) ; {', '.join(m['extensions']) or 'sans AVX-512'} ; "
-            f"{nombre(m['memoire_gio'], 0)} Gio ; charge au départ {charge}\n"
+            f"{nombre(m['memoire_gio'], 0)} Gio ; allocateur "
+            f"{m.get('allocateur', '?')} ; charge au départ {charge}\n"
             f"Python {m['python']}, {versions} ; commit {m['commit']} ; "
             f"{m['date']}")
 

@@ -30,6 +30,7 @@ from bench import commun
 from bench.commun import Chrono, nombre
 
 CIBLE_TIEDE_S = 60.0  # reconstruction sans changement
+CIBLE_PIC_GIO = 4.0  # mémoire résidente du plus gros processus d'un chapitre
 MOTIF_EXECUTION = re.compile(r"^\[sorties\] (\w+) : exécution", re.MULTILINE)
 
 
@@ -60,11 +61,12 @@ def analyser_arguments(argv=None):
 
 def chapitres_dependants(fichier):
     """Les chapitres dont l'empreinte contient ``fichier`` (chemin relatif)."""
-    from tutorial_code.sorties import CHAPITRES, RACINE, modules_utilises
+    from tutorial_code.sorties import (CHAPITRES, RACINE, fichier_du_chapitre,
+                                       modules_utilises)
 
     cible = (RACINE / fichier).resolve()
     return [c for c in CHAPITRES
-            if cible in modules_utilises(RACINE / "tutorial_code" / f"{c}.py")]
+            if cible in modules_utilises(fichier_du_chapitre(c))]
 
 
 class Clone:
@@ -155,10 +157,24 @@ def mesurer(args, dossier):
     mesures["tiede"] = clone.construire("sans changement")
     clone.modifier(fichier)
     mesures["modifie"] = clone.construire(f"après modification de {fichier}")
-    return section(reglages, machine, mesures, fichier, attendus, clone.autres)
+    return section(reglages, machine, mesures, fichier, attendus, clone.autres,
+                   memoire_des_chapitres(clone.dossier / "docs" / "_sorties"))
 
 
-def section(reglages, machine, mesures, fichier, attendus, autres=()):
+def memoire_des_chapitres(dossier_sorties):
+    """``{chapitre: {"duree_s", "pic_mio"}}`` : ce que l'exécution qui a produit
+    les sorties de chaque chapitre a mesuré (``tutorial_code.sorties``)."""
+    import json
+
+    from tutorial_code.sorties import CHAPITRES
+
+    fichiers = {c: Path(dossier_sorties) / c / "memoire.json" for c in CHAPITRES}
+    return {c: json.loads(f.read_text(encoding="utf-8"))
+            for c, f in fichiers.items() if f.exists()}
+
+
+def section(reglages, machine, mesures, fichier, attendus, autres=(),
+            memoire=None):
     """Tableaux, cibles et remarques à partir des mesures brutes."""
     noms = {"froid": "à froid (aucune sortie)",
             "premiere": "première (sorties reprises)",
@@ -182,6 +198,21 @@ def section(reglages, machine, mesures, fichier, attendus, autres=()):
          "cible": ", ".join(attendus) + " seulement",
          "atteinte": sorted(recalc_modifie) == sorted(attendus)},
     ]
+    tableaux = [{"titre": "Durée de « make html » dans un clone neuf",
+                 "entetes": ["construction", "durée (s)", "chapitres recalculés",
+                             "CPU pris par d'autres"],
+                 "lignes": lignes}]
+    if memoire:
+        tableaux.append({
+            "titre": "Chaque chapitre, tel que mesuré par l'exécution qui a "
+                     "produit ses sorties (un processus par chapitre)",
+            "entetes": ["chapitre", "durée (s)", "pic de mémoire (Gio)"],
+            "lignes": [[c, nombre(m["duree_s"], 0), nombre(m["pic_mio"] / 1024, 1)]
+                       for c, m in memoire.items()]})
+        pic, chapitre = max((m["pic_mio"] / 1024, c) for c, m in memoire.items())
+        cibles.append(commun.cible(
+            f"pic de mémoire d'un chapitre ({chapitre})", pic,
+            f"{nombre(pic, 1)} Gio", CIBLE_PIC_GIO, sens="<", unite=" Gio"))
     remarques = []
     alerte = commun.alerte_autres(list(autres))
     if alerte:
@@ -198,15 +229,12 @@ def section(reglages, machine, mesures, fichier, attendus, autres=()):
         if c["atteinte"] is False:
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
-    tableau = {"titre": "Durée de « make html » dans un clone neuf",
-               "entetes": ["construction", "durée (s)", "chapitres recalculés",
-                           "CPU pris par d'autres"],
-               "lignes": lignes}
     return {"machine": machine, "config": reglages,
             "durees_s": {k: v[0] for k, v in mesures.items()},
             "recalcules": {k: v[1] for k, v in mesures.items()},
             "cpu_pris_par_autres": list(autres),
-            "tableaux": [tableau], "cibles": cibles, "remarques": remarques}
+            "memoire": memoire or {},
+            "tableaux": tableaux, "cibles": cibles, "remarques": remarques}
 
 
 def main(argv=None):

@@ -152,6 +152,30 @@ def test_docs_chapitre_de_trop_signale():
     assert any("Le guide perd ici" in r for r in s["remarques"])
 
 
+def test_docs_memoire_des_chapitres(tmp_path):
+    """Le banc relit la mémoire que chaque chapitre a mesurée et la compare à
+    la cible : le plus gros pic est nommé, avec son chapitre."""
+    import json
+
+    from bench.docs import memoire_des_chapitres
+    from bench.docs import section as section_docs
+
+    for chapitre, pic in {"introduction": 1500, "recherche": 6 * 1024}.items():
+        (tmp_path / chapitre).mkdir()
+        (tmp_path / chapitre / "memoire.json").write_text(
+            json.dumps({"duree_s": 30.0, "pic_mio": pic}))
+    memoire = memoire_des_chapitres(tmp_path)
+    assert set(memoire) == {"introduction", "recherche"}
+    mesures = {"premiere": (100.0, []), "tiede": (8.0, []),
+               "modifie": (30.0, ["introduction"])}
+    s = section_docs({}, {}, mesures, "tutorial_code/introduction.py",
+                     ["introduction"], memoire=memoire)
+    pic = s["cibles"][-1]
+    assert pic["nom"] == "pic de mémoire d'un chapitre (recherche)"
+    assert pic["valeur"] == 6 and pic["atteinte"] is False
+    assert ["recherche", "30", "6,0"] in s["tableaux"][1]["lignes"]
+
+
 def test_chrono_mesure_une_duree():
     with commun.Chrono() as chrono:
         sum(range(10000))

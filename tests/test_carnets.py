@@ -26,10 +26,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 
 import carnets  # noqa: E402
 
-# Carnet (nom du chapitre dans tutorial_code.sorties) → page du chapitre.
-PAGES = {"introduction": "introduction", "pretraitement": "Pretraitement",
-         "tokenisation": "tokenisation", "entrainement": "Entrainement",
-         "recherche": "recherche", "echelle": "echelle"}
+from tutorial_code.sorties import PAGES  # noqa: E402  chapitre → sa page
 # Ce qu'un carnet peut importer sans que sa page l'importe : l'affichage HTML.
 IMPORTS_CARNET = {"IPython.display"}
 INSTRUCTIONS_PAR_CELLULE = 5  # hors imports : des cellules courtes

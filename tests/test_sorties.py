@@ -57,3 +57,52 @@ def test_chaque_chapitre_dit_sur_quelle_machine_il_a_ete_construit(
     assert sorties.nom_processeur() in texte
     monkeypatch.setenv("AFFINAGE_DTYPE", "float32")
     assert "entraînement en fp32 (imposé par" in sorties.decrire_machine(3)
+    mesures = sorties.json.loads((tmp_path / "essai" / "memoire.json").read_text())
+    assert mesures["pic_mio"] > 0 and mesures["duree_s"] >= 0
+
+
+def test_pic_de_memoire_mesure_ce_que_le_processus_a_touche():
+    """Un processus qui remplit 400 Mio de plus a un pic plus haut d'autant
+    (à 100 Mio près) : la mesure suit la mémoire réellement occupée."""
+    import subprocess
+    import sys
+
+    def pic(mio):
+        code = ("from tutorial_code.sorties import pic_memoire_mio\n"
+                f"tampon = b\"x\" * ({mio} * 2**20)  # pages écrites\n"
+                "print(pic_memoire_mio())")
+        sortie = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                text=True, check=True, cwd=sorties.RACINE)
+        return float(sortie.stdout)
+
+    assert abs(pic(400) - pic(0) - 400) < 100
+
+
+def test_tableau_de_la_construction(tmp_path, monkeypatch):
+    """Le tableau de la page d'accueil : une ligne par chapitre mesuré, et la
+    phrase qui nomme le plus gros pic."""
+    monkeypatch.setattr(sorties, "DOSSIER_SORTIES", tmp_path)
+    for chapitre, pic in {"introduction": 2048, "echelle": 3584}.items():
+        (tmp_path / chapitre).mkdir()
+        (tmp_path / chapitre / "memoire.json").write_text(sorties.json.dumps(
+            {"duree_s": 12.4, "pic_mio": pic}))
+    sorties.ecrire_tableau_construction(tmp_path / "construction.rst")
+    texte = (tmp_path / "construction.rst").read_text(encoding="utf-8")
+    assert "au plus 3,5 Gio de mémoire résidente (chapitre :doc:`echelle`)" in texte
+    assert texte.count("   * - ") == 3  # en-tête + 2 chapitres
+    assert "* - :doc:`introduction`\n     - 12 s\n     - 2,0 Gio" in texte
+
+
+def test_fichier_du_chapitre_est_celui_du_cache():
+    """bench.docs prédit les chapitres à recalculer avec le même fichier que
+    le cache : un module modifié relance exactement ces chapitres."""
+    from bench.docs import chapitres_dependants
+
+    for chapitre in sorties.CHAPITRES:
+        fichier = sorties.Path(sorties.module_du_chapitre(chapitre).__file__)
+        assert fichier == sorties.fichier_du_chapitre(chapitre)
+    for module in sorted((sorties.RACINE / "tutorial_code").glob("*.py")):
+        attendus = [c for c in sorties.CHAPITRES if module in sorties.modules_utilises(
+            sorties.fichier_du_chapitre(c))]
+        assert chapitres_dependants(module.relative_to(sorties.RACINE)) == attendus
+    assert "echelle" in chapitres_dependants("tutorial_code/entrainement.py")

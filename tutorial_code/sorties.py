@@ -12,6 +12,11 @@ qu'il déclare (``ENTREES``) et du mode rapide (``AFFINAGE_RAPIDE``, pour que
 des sorties de test ne passent jamais pour celles de la construction). Si elle
 n'a pas changé, on ne refait rien.
 
+Chaque chapitre s'exécute dans son propre processus : la mémoire d'un chapitre
+est rendue au système avant le suivant, et le pic de mémoire résidente de
+chacun se mesure à part (``memoire.json``, et le tableau ``construction.rst``
+que la page d'accueil inclut).
+
 Exécutable : ``python -m tutorial_code.sorties [chapitre ...] [--forcer]``.
 """
 
@@ -21,8 +26,11 @@ import contextlib
 import hashlib
 import importlib
 import io
+import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +43,9 @@ DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
 # Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
 CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement",
              "recherche", "echelle"]
+# Le document Sphinx de chaque chapitre (deux noms gardent leur majuscule).
+PAGES = {c: {"pretraitement": "Pretraitement", "entrainement": "Entrainement"}
+         .get(c, c) for c in CHAPITRES}
 
 
 class Tee(io.TextIOBase):
@@ -105,6 +116,14 @@ def nom_processeur():
     return "inconnu"
 
 
+def allocateur():
+    """L'allocateur mémoire du processus : celui que ``LD_PRELOAD`` charge
+    (le Makefile y met tcmalloc s'il est installé), sinon celui de glibc."""
+    prechargees = os.environ.get("LD_PRELOAD", "")
+    return next((nom for nom in ("tcmalloc", "jemalloc") if nom in prechargees),
+                "glibc")
+
+
 def decrire_machine(duree):
     """Le paragraphe (rST) qui dit sur quelle machine la page a été construite."""
     import torch
@@ -129,28 +148,60 @@ def decrire_machine(duree):
         pourquoi = ""
     return (".. note::\n\n"
             f"   Sorties de cette construction : {machine} ; "
-            f"entraînement en {calcul}{pourquoi} ; {formater(duree, 0)} s pour "
+            f"entraînement en {calcul}{pourquoi} ; allocateur mémoire "
+            f"{allocateur()} ; {formater(duree, 0)} s pour "
             "tout le code du chapitre. Sur une autre machine, les durées et les "
             "débits diffèrent ; le travail fait (pas, exemples, jetons) est le "
             "même.\n")
 
 
-def module_du_chapitre(chapitre):
-    """``tutorial_code.<chapitre>_page`` s'il existe, sinon ``<chapitre>``."""
+def fichier_du_chapitre(chapitre):
+    """``tutorial_code/<chapitre>_page.py`` s'il existe, sinon ``<chapitre>.py``."""
     page = RACINE / "tutorial_code" / f"{chapitre}_page.py"
-    suffixe = "_page" if page.exists() else ""
-    return importlib.import_module(f"tutorial_code.{chapitre}{suffixe}")
+    return page if page.exists() else page.with_name(f"{chapitre}.py")
+
+
+def module_du_chapitre(chapitre):
+    """Le module qui produit les sorties du chapitre (voir ``fichier_du_chapitre``)."""
+    nom = fichier_du_chapitre(chapitre).stem
+    return importlib.import_module(f"tutorial_code.{nom}")
+
+
+def pic_memoire_mio():
+    """Le plus haut niveau de mémoire résidente (Mio) atteint par ce processus
+    et par le plus gros de ses sous-processus terminés.
+
+    ``VmHWM`` (/proc/self/status) pour ce processus : ``ru_maxrss`` garderait
+    le niveau du parent au moment du fork. Celui des sous-processus
+    (``RUSAGE_CHILDREN``) l'inclut : il ne dépasse donc jamais le nôtre à tort.
+    """
+    enfants = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Kio
+    try:
+        lignes = Path("/proc/self/status").read_text().splitlines()
+        soi = next(int(ligne.split()[1]) for ligne in lignes
+                   if ligne.startswith("VmHWM:"))  # Kio
+    except (OSError, StopIteration):
+        soi = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(soi, enfants) / 1024
+
+
+def a_jour(chapitre):
+    """Vrai si les sorties du chapitre viennent de son code et de ses données
+    actuels (même empreinte que lors de leur production)."""
+    temoin = DOSSIER_SORTIES / chapitre / ".empreinte"
+    return temoin.exists() and temoin.read_text() == empreinte(
+        module_du_chapitre(chapitre))
 
 
 def produire(chapitre, forcer=False):
-    """Exécute le chapitre si son code ou ses données ont changé."""
+    """Exécute le chapitre, dans ce processus, si son code ou ses données ont
+    changé."""
     module = module_du_chapitre(chapitre)
     dossier = DOSSIER_SORTIES / chapitre
-    temoin = dossier / ".empreinte"
-    cle = empreinte(module)
-    if not forcer and temoin.exists() and temoin.read_text() == cle:
+    if not forcer and a_jour(chapitre):
         print(f"[sorties] {chapitre} : à jour (cache)")
         return False
+    cle = empreinte(module)
     print(f"[sorties] {chapitre} : exécution …")
     debut = time.perf_counter()
     provisoire = dossier.with_name(chapitre + ".partiel")
@@ -160,12 +211,56 @@ def produire(chapitre, forcer=False):
     duree = time.perf_counter() - debut
     (provisoire / "duree.txt").write_text(formater(duree, 0))
     (provisoire / "machine.rst").write_text(decrire_machine(duree), encoding="utf-8")
+    mesures = {"duree_s": duree, "pic_mio": pic_memoire_mio()}
+    (provisoire / "memoire.json").write_text(json.dumps(mesures), encoding="utf-8")
     # On ne remplace l'ancien dossier qu'une fois tout réussi.
     shutil.rmtree(dossier, ignore_errors=True)
     provisoire.rename(dossier)
-    temoin.write_text(cle)
+    (dossier / ".empreinte").write_text(cle)
     print(f"[sorties] {chapitre} : fait en {duree:.0f} s")
     return True
+
+
+def produire_a_part(chapitre, forcer=False):
+    """Comme ``produire``, mais dans un processus Python neuf : sa mémoire est
+    rendue au système à la fin, et son pic se mesure seul."""
+    if not forcer and a_jour(chapitre):
+        print(f"[sorties] {chapitre} : à jour (cache)")
+        return False
+    commande = [sys.executable, "-m", "tutorial_code.sorties", chapitre,
+                "--forcer", "--sans-tableau"]
+    code = subprocess.run(commande).returncode
+    if code != 0:
+        raise SystemExit(f"[sorties] {chapitre} : échec (code {code})")
+    return True
+
+
+def gio(mio):
+    """« 3,2 Gio » : des Mio en Gio, à la française."""
+    return f"{formater(mio / 1024, 1)} Gio"
+
+
+def ecrire_tableau_construction(chemin):
+    """Le tableau (rST) de la durée et du pic de mémoire de chaque chapitre,
+    tels que mesurés par l'exécution qui a produit ses sorties."""
+    mesures = {}
+    for chapitre in CHAPITRES:
+        fichier = DOSSIER_SORTIES / chapitre / "memoire.json"
+        if fichier.exists():
+            mesures[chapitre] = json.loads(fichier.read_text(encoding="utf-8"))
+    if not mesures:
+        return
+    pic, chapitre = max((m["pic_mio"], c) for c, m in mesures.items())
+    lignes = [f"   * - :doc:`{PAGES[c]}`\n     - {formater(m['duree_s'], 0)} s\n"
+              f"     - {gio(m['pic_mio'])}" for c, m in mesures.items()]
+    chemin.write_text(
+        f"La construction de ce site a demandé au plus {gio(pic)} de mémoire "
+        f"résidente (chapitre :doc:`{PAGES[chapitre]}`). Chaque chapitre "
+        "s'exécute dans son propre processus, qui rend sa mémoire en se terminant.\n\n"
+        ".. list-table:: Durée et pic de mémoire de chaque chapitre "
+        "(le plus gros de ses processus)\n   :header-rows: 1\n\n"
+        "   * - chapitre\n     - durée\n     - pic de mémoire\n"
+        + "\n".join(lignes) + "\n", encoding="utf-8")
 
 
 def main(argv=None):
@@ -176,11 +271,19 @@ def main(argv=None):
                         help=f"parmi : {', '.join(CHAPITRES)} (défaut : tous)")
     parser.add_argument("--forcer", action="store_true",
                         help="recalcule même si le cache est à jour")
+    parser.add_argument("--sans-tableau", action="store_true",
+                        help=argparse.SUPPRESS)  # usage interne (produire_a_part)
     args = parser.parse_args(argv)
     for chapitre in args.chapitres:
         if chapitre not in CHAPITRES:
             parser.error(f"chapitre inconnu « {chapitre} »")
-        produire(chapitre, forcer=args.forcer)
+    if len(args.chapitres) == 1:
+        produire(args.chapitres[0], forcer=args.forcer)
+    else:
+        for chapitre in args.chapitres:
+            produire_a_part(chapitre, forcer=args.forcer)
+    if not args.sans_tableau:
+        ecrire_tableau_construction(DOSSIER_SORTIES / "construction.rst")
     return 0
 
 
