@@ -154,3 +154,36 @@ def test_ddp_deux_processus_egal_un_processus(tmp_path):
     entraines = {n: p for n, p in model.named_parameters() if p.requires_grad}
     for nom, p in entraines.items():
         torch.testing.assert_close(poids_ddp[nom], p.detach(), atol=1e-5, rtol=0)
+
+
+def test_pic_de_memoire_repart_du_niveau_actuel():
+    """Le pic du checkpointing ne compte que les pas : un tampon libéré avant
+    la remise à zéro n'y est plus, un tampon rempli après y est."""
+    from tutorial_code.echelle_un_gpu import (pic_octets, repartir_du_niveau_actuel,
+                                              rss_octets)
+
+    mio = 2**20
+    tampon = b"x" * (300 * mio)
+    del tampon
+    if not repartir_du_niveau_actuel():
+        pytest.skip("ce noyau refuse /proc/self/clear_refs")
+    assert pic_octets() - rss_octets() < 50 * mio  # les 300 Mio d'avant oubliés
+    avant = rss_octets()
+    tampon = b"x" * (200 * mio)
+    assert pic_octets() - avant >= 180 * mio
+    del tampon
+
+
+@pytest.mark.parametrize("avec, attendu", [
+    ({"pic_mio": 600.0, "secondes": 1.4}, "retire 25\u00a0% du pic ajouté"),
+    ({"pic_mio": 790.0, "secondes": 1.4}, "ne réduit pas le pic"),
+])
+def test_lecture_du_checkpointing_suit_la_mesure(avec, attendu):
+    from tutorial_code.echelle_page import lire_checkpointing
+
+    mesures = {"sans": {"pic_mio": 800.0, "secondes": 1.0, "sans_chargement": True},
+               "avec": {**avec, "sans_chargement": True}}
+    texte = lire_checkpointing(mesures)
+    assert attendu in texte and "allonge le pas de 40\u00a0%" in texte
+    mesures["avec"]["sans_chargement"] = False
+    assert "compte aussi le chargement" in lire_checkpointing(mesures)

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from tutorial_code.affinage import RECETTE
 from tutorial_code.lots import ecrire_tableau
+from tutorial_code.nombres import pourcent
 from tutorial_code.sorties import capturer
 
 ENTREES = ["data/brut/*"]  # pour le cache des sorties de la page
@@ -17,7 +18,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -31,9 +31,9 @@ from tutorial_code.echelle import (llama2_13b, memoire_par_gpu, memoire_qlora,
                                    tableau_changements, tableau_par_gpu,
                                    texte_tableau)
 from tutorial_code.echelle_ddp import part_du_rang, total_global
-from tutorial_code.echelle_un_gpu import (LLAMA2_7B_CHAT, CudaIndisponible,
-                                          charger_qlora, mesurer_dans_un_processus,
-                                          rss_octets, verifier_cuda)
+from tutorial_code.echelle_un_gpu import (
+    LLAMA2_7B_CHAT, CudaIndisponible, charger_qlora, mesurer_dans_un_processus,
+    pic_octets, repartir_du_niveau_actuel, rss_octets, verifier_cuda)
 from tutorial_code.entrainement import (ConfigEntrainement, facteur_lr,
                                         jetons_comptes, perte_somme, planifier)
 from tutorial_code.lots import collate_packing
@@ -63,6 +63,31 @@ def figure_checkpointing(mesures, chemin):
     fig.savefig(chemin)
 
 
+def lire_checkpointing(mesures):
+    """La phrase qui lit la mesure du checkpointing, choisie d'après elle."""
+    sans, avec = mesures["sans"], mesures["avec"]
+    temps = avec["secondes"] / sans["secondes"] - 1
+    if not (sans["sans_chargement"] and avec["sans_chargement"]):
+        return ("Ce noyau n'a pas laissé remettre le pic à zéro avant le premier "
+                "pas : le pic mesuré compte aussi le chargement du modèle, et "
+                "ne dit rien du checkpointing.")
+    if avec["pic_mio"] < 0.95 * sans["pic_mio"]:
+        gain = 1 - avec["pic_mio"] / sans["pic_mio"]
+        debut = (f"Ici, le checkpointing retire {pourcent(gain)} du pic ajouté "
+                 "par un pas")
+    else:
+        debut = ("Ici, le checkpointing ne réduit pas le pic ajouté par un pas "
+                 "(les activations de ce petit modèle, sur des séquences aussi "
+                 "courtes, pèsent peu à côté des tampons du calcul)")
+    if temps > 0.05:
+        suite = f", et allonge le pas de {pourcent(temps)} : la passe avant refaite."
+    else:
+        suite = (", et le pas n'est pas plus long à la précision de cette mesure "
+                 "sur un processeur partagé.")
+    return (debut + suite + " Le gain en mémoire porte sur les activations : il "
+            "grandit avec la taille du modèle et la longueur des séquences.\n")
+
+
 def produire_sorties(dossier):
     """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
     with capturer(dossier / "memoire_gpu.txt"):
@@ -88,6 +113,8 @@ def produire_sorties(dossier):
                   f"{formater(m['pic_mio'], 0)} Mio")
         # [fin:checkpointing]
     figure_checkpointing(mesures, dossier / "checkpointing.png")
+    (dossier / "checkpointing_lecture.rst").write_text(lire_checkpointing(mesures),
+                                                        encoding="utf-8")
     with capturer(dossier / "ddp.txt"):
         # [region:ddp]
         commande = [sys.executable, "-m", "torch.distributed.run", "--standalone",

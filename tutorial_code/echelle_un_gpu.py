@@ -15,7 +15,6 @@ du gradient checkpointing et affiche le résultat en JSON.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -95,15 +94,34 @@ def rss_octets():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def pic_octets():
+    """Le plus haut niveau de mémoire résidente atteint (``VmHWM``, Linux)."""
+    with open("/proc/self/status") as f:
+        ligne = next(ligne for ligne in f if ligne.startswith("VmHWM:"))
+    return int(ligne.split()[1]) * 1024  # Kio → octets
+
+
+def repartir_du_niveau_actuel():
+    """Ramène ``VmHWM`` à la mémoire résidente actuelle (écrire « 5 » dans
+    /proc/self/clear_refs) : le pic lu ensuite ne compte plus le chargement.
+    Renvoie faux si le noyau le refuse ; le pic inclut alors le chargement."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 # [region:mesurer]
 def mesurer_checkpointing(avec, n_exemples=2, n_pas=2):
     """Durée d'un pas (avant + arrière) et pic de mémoire ajouté par le pas.
 
-    Pic : ``ru_maxrss`` (le plus haut niveau de mémoire résidente atteint par
-    le processus, noyau Linux) moins la mémoire résidente juste avant le 1er
-    pas ; c'est ce que les activations gardées, les gradients et les tampons
-    temporaires ajoutent au modèle déjà chargé. Il faut donc un processus neuf
-    par réglage : un pic ne redescend jamais.
+    Pic : le plus haut niveau de mémoire résidente atteint pendant les pas
+    (``VmHWM``, remis au niveau actuel juste avant le 1er pas) moins la
+    mémoire résidente à cet instant ; c'est ce que les activations gardées,
+    les gradients et les tampons temporaires ajoutent au modèle déjà chargé.
+    Un processus neuf par réglage : le premier ne laisse rien au second.
     """
     from tutorial_code.entrainement import appliquer_methode
     from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
@@ -117,6 +135,7 @@ def mesurer_checkpointing(avec, n_exemples=2, n_pas=2):
             gradient_checkpointing_kwargs={"use_reentrant": False})
     model = appliquer_methode(model, ConfigEntrainement()).train()
     lot = collate_packing(train[:n_exemples])  # (1, N) jetons
+    sans_chargement = repartir_du_niveau_actuel()
     avant = rss_octets()
     durees = []
     for _ in range(n_pas):
@@ -125,9 +144,9 @@ def mesurer_checkpointing(avec, n_exemples=2, n_pas=2):
         perte.backward()
         model.zero_grad(set_to_none=True)
         durees.append(time.perf_counter() - debut)
-    pic = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Kio → o
     return {"jetons": lot["input_ids"].shape[1], "secondes": min(durees),
-            "pic_mio": (pic - avant) / 2**20}
+            "pic_mio": (pic_octets() - avant) / 2**20,
+            "sans_chargement": sans_chargement}
 # [fin:mesurer]
 
 
