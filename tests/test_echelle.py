@@ -158,20 +158,29 @@ def test_ddp_deux_processus_egal_un_processus(tmp_path):
 
 def test_pic_de_memoire_repart_du_niveau_actuel():
     """Le pic du checkpointing ne compte que les pas : un tampon libéré avant
-    la remise à zéro n'y est plus, un tampon rempli après y est."""
-    from tutorial_code.echelle_un_gpu import (pic_octets, repartir_du_niveau_actuel,
-                                              rss_octets)
-
-    mio = 2**20
-    tampon = b"x" * (300 * mio)
-    del tampon
-    if not repartir_du_niveau_actuel():
+    la remise à zéro n'y est plus, un tampon rempli après y est. Dans un
+    processus neuf : celui de pytest garde de la mémoire libérée, qu'un
+    nouveau tampon réoccuperait sans faire monter le pic."""
+    code = """
+from tutorial_code.echelle_un_gpu import (pic_octets, repartir_du_niveau_actuel,
+                                          rss_octets)
+mio = 2**20
+tampon = b"x" * (300 * mio)
+del tampon
+if not repartir_du_niveau_actuel():
+    raise SystemExit(77)
+oublie = pic_octets() - rss_octets()
+avant = rss_octets()
+tampon = b"y" * (200 * mio)
+print(oublie / mio, (pic_octets() - avant) / mio)
+"""
+    sortie = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parent.parent)
+    if sortie.returncode == 77:
         pytest.skip("ce noyau refuse /proc/self/clear_refs")
-    assert pic_octets() - rss_octets() < 50 * mio  # les 300 Mio d'avant oubliés
-    avant = rss_octets()
-    tampon = b"x" * (200 * mio)
-    assert pic_octets() - avant >= 180 * mio
-    del tampon
+    oublie, ajoute = map(float, sortie.stdout.split())
+    assert oublie < 50  # les 300 Mio d'avant ne comptent plus
+    assert ajoute >= 180  # les 200 Mio d'après, si
 
 
 @pytest.mark.parametrize("avec, attendu", [
