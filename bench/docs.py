@@ -123,7 +123,8 @@ class Clone:
 
 
 def mesurer(args, dossier):
-    from tutorial_code.sorties import CHAPITRES, DOSSIER_SORTIES
+    from tutorial_code.sorties import (CHAPITRES, DOSSIER_SORTIES,
+                                       mesures_des_chapitres)
 
     if args.chapitre not in CHAPITRES:
         raise SystemExit(f"Erreur : chapitre inconnu « {args.chapitre} » "
@@ -158,19 +159,7 @@ def mesurer(args, dossier):
     clone.modifier(fichier)
     mesures["modifie"] = clone.construire(f"après modification de {fichier}")
     return section(reglages, machine, mesures, fichier, attendus, clone.autres,
-                   memoire_des_chapitres(clone.dossier / "docs" / "_sorties"))
-
-
-def memoire_des_chapitres(dossier_sorties):
-    """``{chapitre: {"duree_s", "pic_mio"}}`` : ce que l'exécution qui a produit
-    les sorties de chaque chapitre a mesuré (``tutorial_code.sorties``)."""
-    import json
-
-    from tutorial_code.sorties import CHAPITRES
-
-    fichiers = {c: Path(dossier_sorties) / c / "memoire.json" for c in CHAPITRES}
-    return {c: json.loads(f.read_text(encoding="utf-8"))
-            for c, f in fichiers.items() if f.exists()}
+                   mesures_des_chapitres(clone.dossier / "docs" / "_sorties"))
 
 
 def section(reglages, machine, mesures, fichier, attendus, autres=(),

@@ -157,14 +157,14 @@ def test_docs_memoire_des_chapitres(tmp_path):
     la cible : le plus gros pic est nommé, avec son chapitre."""
     import json
 
-    from bench.docs import memoire_des_chapitres
     from bench.docs import section as section_docs
+    from tutorial_code.sorties import mesures_des_chapitres
 
     for chapitre, pic in {"introduction": 1500, "recherche": 6 * 1024}.items():
         (tmp_path / chapitre).mkdir()
         (tmp_path / chapitre / "memoire.json").write_text(
             json.dumps({"duree_s": 30.0, "pic_mio": pic}))
-    memoire = memoire_des_chapitres(tmp_path)
+    memoire = mesures_des_chapitres(tmp_path)
     assert set(memoire) == {"introduction", "recherche"}
     mesures = {"premiere": (100.0, []), "tiede": (8.0, []),
                "modifie": (30.0, ["introduction"])}

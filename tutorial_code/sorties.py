@@ -185,12 +185,13 @@ def pic_memoire_mio():
     return max(soi, enfants) / 1024
 
 
-def a_jour(chapitre):
+def a_jour(chapitre, cle=None):
     """Vrai si les sorties du chapitre viennent de son code et de ses données
-    actuels (même empreinte que lors de leur production)."""
+    actuels : ``cle`` (son empreinte, calculée si absente) est celle de leur
+    production."""
     temoin = DOSSIER_SORTIES / chapitre / ".empreinte"
-    return temoin.exists() and temoin.read_text() == empreinte(
-        module_du_chapitre(chapitre))
+    cle = cle or empreinte(module_du_chapitre(chapitre))
+    return temoin.exists() and temoin.read_text() == cle
 
 
 def produire(chapitre, forcer=False):
@@ -198,10 +199,10 @@ def produire(chapitre, forcer=False):
     changé."""
     module = module_du_chapitre(chapitre)
     dossier = DOSSIER_SORTIES / chapitre
-    if not forcer and a_jour(chapitre):
+    cle = empreinte(module)
+    if not forcer and a_jour(chapitre, cle):
         print(f"[sorties] {chapitre} : à jour (cache)")
         return False
-    cle = empreinte(module)
     print(f"[sorties] {chapitre} : exécution …")
     debut = time.perf_counter()
     provisoire = dossier.with_name(chapitre + ".partiel")
@@ -240,14 +241,18 @@ def gio(mio):
     return f"{formater(mio / 1024, 1)} Gio"
 
 
+def mesures_des_chapitres(dossier_sorties):
+    """``{chapitre: {"duree_s", "pic_mio"}}`` : ce que l'exécution qui a produit
+    les sorties de chaque chapitre a mesuré (``memoire.json``)."""
+    fichiers = {c: Path(dossier_sorties) / c / "memoire.json" for c in CHAPITRES}
+    return {c: json.loads(f.read_text(encoding="utf-8"))
+            for c, f in fichiers.items() if f.exists()}
+
+
 def ecrire_tableau_construction(chemin):
     """Le tableau (rST) de la durée et du pic de mémoire de chaque chapitre,
     tels que mesurés par l'exécution qui a produit ses sorties."""
-    mesures = {}
-    for chapitre in CHAPITRES:
-        fichier = DOSSIER_SORTIES / chapitre / "memoire.json"
-        if fichier.exists():
-            mesures[chapitre] = json.loads(fichier.read_text(encoding="utf-8"))
+    mesures = mesures_des_chapitres(DOSSIER_SORTIES)
     if not mesures:
         return
     pic, chapitre = max((m["pic_mio"], c) for c, m in mesures.items())
