@@ -54,7 +54,7 @@ def figure_checkpointing(mesures, chemin):
                            (droite, "secondes", "Durée d'un pas (s)")):
         valeurs = [mesures[n][cle] for n in noms]
         barres = ax.bar(noms, valeurs, color=couleurs)
-        ax.bar_label(barres, labels=[formater(v, 0 if cle == "pic_mio" else 1)
+        ax.bar_label(barres, labels=[formater(v, 0 if cle == "pic_mio" else 2)
                                      for v in valeurs])
         ax.set_title(titre)
         ax.set_xlabel("gradient checkpointing")
@@ -109,7 +109,7 @@ def produire_sorties(dossier):
                    "avec": mesurer_dans_un_processus(avec=True)}
         for nom, m in mesures.items():
             print(f"{nom} checkpointing : {m['jetons']} jetons, pas de "
-                  f"{formater(m['secondes'])} s, pic ajouté "
+                  f"{formater(m['secondes'], 2)} s, pic ajouté "
                   f"{formater(m['pic_mio'], 0)} Mio")
         # [fin:checkpointing]
     figure_checkpointing(mesures, dossier / "checkpointing.png")
