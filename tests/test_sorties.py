@@ -93,6 +93,24 @@ def test_tableau_de_la_construction(tmp_path, monkeypatch):
     assert "* - :doc:`introduction`\n     - 12 s\n     - 2,0 Gio" in texte
 
 
+def test_tableau_inchange_pas_reecrit(tmp_path, monkeypatch):
+    """Un tableau identique n'est pas réécrit (Sphinx reconstruirait la page
+    d'accueil) ; un tableau qui change l'est."""
+    monkeypatch.setattr(sorties, "DOSSIER_SORTIES", tmp_path)
+    (tmp_path / "echelle").mkdir()
+    mesure = tmp_path / "echelle" / "memoire.json"
+    mesure.write_text(sorties.json.dumps({"duree_s": 12.4, "pic_mio": 3584}))
+    chemin = tmp_path / "construction.rst"
+    sorties.ecrire_tableau_construction(chemin)
+    sorties.os.utime(chemin, ns=(0, 0))  # date connue, très ancienne
+    sorties.ecrire_tableau_construction(chemin)
+    assert chemin.stat().st_mtime_ns == 0
+    mesure.write_text(sorties.json.dumps({"duree_s": 12.4, "pic_mio": 1024}))
+    sorties.ecrire_tableau_construction(chemin)
+    assert chemin.stat().st_mtime_ns > 0
+    assert "au plus 1,0 Gio" in chemin.read_text(encoding="utf-8")
+
+
 def test_fichier_du_chapitre_est_celui_du_cache():
     """bench.docs prédit les chapitres à recalculer avec le même fichier que
     le cache : un module modifié relance exactement ces chapitres."""

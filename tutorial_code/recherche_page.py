@@ -153,15 +153,19 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
               f"{presents} avec la bonne fiche parmi les {K_FICHES}")
         print(tok_gemma.apply_chat_template(conversations[0], tokenize=False))
         # [fin:format]
-    smollm2, tok_smollm2 = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
+    # Mémoire : un modèle qui ne sert plus est rendu tout de suite ; on le
+    # recharge (moins d'une seconde) s'il resservira. Les entraînements
+    # n'ajoutent ainsi à leur pic que ce qui doit rester en mémoire.
+    del gemma, tok_gemma
+    model, tokenizer = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
     lignes.insert(0, ("SmolLM2, sans recherche ni affinage",
-                      evaluer(smollm2, tok_smollm2, jeux, fiche)))
+                      evaluer(model, tokenizer, jeux, fiche)))
     seul = RACINE / "_travail" / "assistant" / "modele"
     if seul.exists() and not RAPIDE:  # l'adaptateur du chapitre Entraînement
         model, tokenizer = charger_modele(str(seul), dtype=torch.float32)
         lignes.insert(1, ("SmolLM2 affiné seul (chapitre Entraînement)",
                           evaluer(model, tokenizer, jeux, fiche)))
-    bruts = {MODELE_EMBARQUE: (smollm2, tok_smollm2), MODELE_BASE: (gemma, tok_gemma)}
+    del model, tokenizer
     with capturer(dossier / f"entrainement_{MODELE_EMBARQUE}.txt"):
         # [region:entrainer-smollm2]
         smollm2_affine = entrainer_et_dire("smollm2-135m-instruct")
@@ -176,14 +180,16 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
         mesures = evaluer(model, tokenizer, jeux, fiche, index)
         mesures["duree_s"] = bilan["duree_s"]
         lignes.append((f"recherche + affinage, {NOMS[nom]}", mesures))
-        resultats[nom] = (mesures, bilan, model, tokenizer)
+        resultats[nom] = (mesures, bilan)
     choix = max(resultats, key=lambda n: (resultats[n][0]["test"],
                                           resultats[n][0]["proches"]))
-    model, tokenizer = bruts.pop(choix)  # le modèle retenu, avant affinage
-    del bruts
+    voiture(dossier, smollm2_affine, gemma_affine, index, fiche)
+    del smollm2_affine, gemma_affine
+    model, tokenizer = charger_modele(choix, dtype=torch.float32)  # non affiné
     preparer_gabarit(model, tokenizer)
     lignes.insert(-2, (f"recherche + {NOMS[choix]} non affiné",
                        evaluer(model, tokenizer, jeux, fiche, index)))
+    del model, tokenizer
     model, tokenizer, bilan = entrainer_assistant(
         choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE)
     mesures = evaluer(model, tokenizer, jeux, fiche, index)
@@ -194,6 +200,10 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
     (dossier / "lignes.json").write_text(json.dumps(lignes, ensure_ascii=False,
                                                     indent=1))
     conclure(dossier, dict(lignes), resultats, choix)
+
+
+def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
+    """Les deux modèles affinés, avec et sans fiches, sur quelques questions."""
     with capturer(dossier / "voiture.txt"):
         # [region:voiture]
         for nom, (model, tokenizer, _) in {"SmolLM2-135M-Instruct": smollm2_affine,

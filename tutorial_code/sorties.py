@@ -258,14 +258,17 @@ def ecrire_tableau_construction(chemin):
     pic, chapitre = max((m["pic_mio"], c) for c, m in mesures.items())
     lignes = [f"   * - :doc:`{PAGES[c]}`\n     - {formater(m['duree_s'], 0)} s\n"
               f"     - {gio(m['pic_mio'])}" for c, m in mesures.items()]
-    chemin.write_text(
+    texte = (
         f"La construction de ce site a demandé au plus {gio(pic)} de mémoire "
         f"résidente (chapitre :doc:`{PAGES[chapitre]}`). Chaque chapitre "
         "s'exécute dans son propre processus, qui rend sa mémoire en se terminant.\n\n"
         ".. list-table:: Durée et pic de mémoire de chaque chapitre "
         "(le plus gros de ses processus)\n   :header-rows: 1\n\n"
         "   * - chapitre\n     - durée\n     - pic de mémoire\n"
-        + "\n".join(lignes) + "\n", encoding="utf-8")
+        + "\n".join(lignes) + "\n")
+    # Réécrire un fichier inchangé ferait reconstruire la page d'accueil par Sphinx.
+    if not chemin.exists() or chemin.read_text(encoding="utf-8") != texte:
+        chemin.write_text(texte, encoding="utf-8")
 
 
 def main(argv=None):
