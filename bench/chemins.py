@@ -40,25 +40,29 @@ def avec_compteur(classe):
     return TrainerCompte
 
 
-def modele_lora(config):
-    """Le modèle embarqué en fp32, LoRA appliqué avec la même graine partout."""
+def modele_lora(config, nom=None):
+    """Le modèle ``nom`` (défaut : l'embarqué) en fp32, avec son gabarit de
+    tours, LoRA appliqué avec la même graine partout."""
     import torch
 
+    from tutorial_code.assistant import preparer_gabarit
     from tutorial_code.entrainement import appliquer_methode
-    from tutorial_code.modeles import charger_modele
+    from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
 
-    model, tokenizer = charger_modele(dtype=torch.float32, verbeux=False)
+    model, tokenizer = charger_modele(nom or MODELE_EMBARQUE, dtype=torch.float32,
+                                      verbeux=False)
+    preparer_gabarit(model, tokenizer)  # rien à faire pour un modèle de discussion
     torch.manual_seed(config.graine)  # même initialisation de A pour tous
     return appliquer_methode(model, config), tokenizer
 
 
-def chemin_guide(config, train):
+def chemin_guide(config, train, nom=None):
     """La boucle du chapitre ; les jetons se comptent sur son plan de lots,
     le même que celui qu'``entrainer`` suit (fixé par la graine)."""
     from tutorial_code.entrainement import entrainer, planifier
     from tutorial_code.lots import collate_packing
 
-    model, _ = modele_lora(config)
+    model, _ = modele_lora(config, nom)
     compteur = Compteur()
     for lot in planifier([len(e["input_ids"]) for e in train], config):
         compteur.ajouter(collate_packing([train[i] for i in lot]))
@@ -89,15 +93,20 @@ def arguments_communs(config, n_pas, dossier):
                 report_to="none", disable_tqdm=True)
 
 
-def chemin_trl(config, train, n_pas):
-    """TRL ``SFTTrainer`` par défaut, sur les exemples déjà tokenisés."""
+def chemin_trl(config, train, n_pas, nom=None, regle=False):
+    """TRL ``SFTTrainer`` sur les exemples déjà tokenisés : par défaut, ou
+    (``regle``) réglé comme sa documentation le permet : sans remplissage
+    (exemples mis bout à bout, ``position_ids``), sans recalcul des
+    activations, bf16 seulement si le guide le choisit (calcul natif)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    model, tokenizer = modele_lora(config)
+    model, tokenizer = modele_lora(config, nom)
+    reglage = dict(padding_free=True, gradient_checkpointing=False,
+                   bf16=config.bf16) if regle else {}
     with tempfile.TemporaryDirectory() as dossier:
         with Chrono() as preparation:
-            args = SFTConfig(**arguments_communs(config, n_pas, dossier))
+            args = SFTConfig(**arguments_communs(config, n_pas, dossier), **reglage)
             trainer = avec_compteur(SFTTrainer)(
                 model=model, args=args, processing_class=tokenizer,
                 train_dataset=Dataset.from_list(train))
@@ -108,13 +117,13 @@ def chemin_trl(config, train, n_pas):
     return model, trainer.compteur, chrono, preparation.duree, reglages
 
 
-def chemin_trainer(config, train, n_pas):
+def chemin_trainer(config, train, n_pas, nom=None):
     """``Trainer`` de transformers par défaut ; le collateur remplit les
     étiquettes de -100 (celui par défaut ne sait pas remplir ``labels``)."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    model, tokenizer = modele_lora(config)
+    model, tokenizer = modele_lora(config, nom)
     with tempfile.TemporaryDirectory() as dossier:
         with Chrono() as preparation:
             args = TrainingArguments(**arguments_communs(config, n_pas, dossier))

@@ -6,7 +6,6 @@ partir de tout le JSON : le README pointe vers ce tableau, rien n'est recopié
 à la main.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -17,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from tutorial_code import nombres
+from tutorial_code import aide, nombres
 
 RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_BENCH = RACINE / "bench"
@@ -25,7 +24,9 @@ RESULTATS_JSON = DOSSIER_BENCH / "resultats.json"
 RESULTATS_MD = DOSSIER_BENCH / "resultats.md"
 PAQUETS = ["torch", "transformers", "peft", "trl", "accelerate", "datasets",
            "sphinx"]
-TITRES = {"entrainement": "Entraînement", "generation": "Génération",
+TITRES = {"entrainement": "Entraînement",
+          "assistant": "Entraînement de l'assistant (Gemma 3 270M, avec fiches)",
+          "generation": "Génération",
           "docs": "Construction du site"}
 
 # Le banc ne touche jamais au réseau, et garde une sortie lisible.
@@ -34,20 +35,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-class _FormatFrancais(argparse.HelpFormatter):
-    def add_usage(self, usage, actions, groups, prefix=None):
-        return super().add_usage(usage, actions, groups, prefix or "utilisation : ")
-
-
 def analyseur(prog, description):
-    """Un ``ArgumentParser`` dont l'aide est tout en français."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=_FormatFrancais,
-                                     add_help=False)
-    parser._optionals.title = "options"
-    parser.add_argument("-h", "--help", action="help",
-                        help="affiche cette aide et s'arrête")
-    return parser
+    """Un ``ArgumentParser`` dont l'aide est tout en français (celui du guide)."""
+    return aide.creer_parser(prog, description)
 
 
 def nombre(x, decimales=1):

@@ -63,6 +63,9 @@ def remplacer(readme, contenu):
 
 
 def main(argv=None):
+    commun.analyseur("python -m bench.readme",
+                     "Réécrit dans README.md le tableau des derniers résultats "
+                     "des bancs (depuis bench/resultats.json).").parse_args(argv)
     try:
         tout = json.loads(commun.RESULTATS_JSON.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -84,13 +84,19 @@ def chemin(jetons_par_s, perte):
 
 
 def test_section_dit_ou_le_guide_perd():
-    resultats = {"guide": chemin(120.0, 2.0), "trl": chemin(100.0, 2.01),
-                 "trainer": chemin(60.0, 2.5)}
+    resultats = {"guide": chemin(120.0, 2.0), "trl": chemin(40.0, 2.01),
+                 "trl_regle": chemin(100.0, 2.0), "trainer": chemin(60.0, 2.5)}
+    resultats["trl"]["pic_ajoute_gio"] = 6.34
     pics = {"bf16": (1e12, 1024), "fp32": (1e11, 1024)}
     s = section({"mode": "test"}, {"fils_torch": 2}, pics, {}, 3.0, resultats,
                 tolerance=0.1)
     verdicts = {c["nom"]: c["atteinte"] for c in s["cibles"]}
-    assert verdicts["guide / TRL SFTTrainer (défauts), jetons/s"] is False
+    # 120 / 40 = 3× TRL par défaut : atteint ; 120 / 100 = 1,2× TRL réglé < 1,5×
+    assert verdicts["guide / TRL SFTTrainer (défauts), jetons/s"] is True
+    assert verdicts["guide / TRL SFTTrainer (réglé), jetons/s"] is False
+    ligne_trl = next(l for l in s["tableaux"][0]["lignes"] if "défauts" in l[0]
+                     and "TRL" in l[0])
+    assert "6,3" in ligne_trl  # pic ajouté, en Gio
     assert verdicts["guide / transformers Trainer (défauts), jetons/s"] is True
     assert any("Le guide perd ici" in r and "TRL" in r for r in s["remarques"])
     assert any("Pertes finales trop éloignées" in r and "Trainer" in r
