@@ -28,7 +28,7 @@ from tutorial_code.modeles import (EMBARQUES, ModeleIntrouvable, charger_modele,
                                    choisir_device_dtype)
 from tutorial_code.pretraitement import (PROMPT_SYSTEME, RACINE, charger_fiche,
                                         charger_jeu)
-from tutorial_code.pretraitement_lecture import creer_parser
+from tutorial_code.aide import creer_parser
 from tutorial_code.recherche import (IndexFiches, calibrer_seuil, documents_fiche,
                                      index_entreprise, questions_par_fait)
 from tutorial_code.runner import BasicModelRunner

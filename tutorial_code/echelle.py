@@ -13,10 +13,10 @@ jetons × FLOP par jeton ÷ débit supposé (constantes ci-dessous).
 Exécutable : ``python -m tutorial_code.echelle`` affiche les tableaux.
 """
 
-import argparse
 
 from transformers import LlamaConfig
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
                                    formater, llama2_7b, memoire_entrainement)
 
@@ -170,7 +170,7 @@ def texte_tableau(entetes, lignes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.echelle",
         description="Mémoire par GPU pour Llama 2 7B et 13B (DDP, ZeRO-2, "
                     "FSDP, QLoRA) et ce qu'il faut changer pour un 7B.")

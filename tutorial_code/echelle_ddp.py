@@ -12,7 +12,6 @@ Lancement (2 processus sur CPU, backend gloo ; sur GPU, NCCL est choisi) :
 embarqué par un petit Llama aléatoire (tests).
 """
 
-import argparse
 import contextlib
 import json
 import math
@@ -26,6 +25,7 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
                                         facteur_lr, jetons_comptes, perte_somme,
                                         planifier)
@@ -183,7 +183,7 @@ def preparer(minuscule, rapide, config):
 
 
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.echelle_ddp",
         description="Entraîne en parallèle de données (DDP) : à lancer avec "
                     "« python -m torch.distributed.run --nproc_per_node N "

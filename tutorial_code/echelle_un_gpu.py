@@ -12,7 +12,6 @@ pourquoi c'est impossible ici) ; ``--mesurer avec|sans`` mesure un réglage
 du gradient checkpointing et affiche le résultat en JSON.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ import time
 
 import torch
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.echelle_ddp import entrainer_distribue
 from tutorial_code.entrainement import ConfigEntrainement, perte_somme
 from tutorial_code.lots import collate_packing
@@ -160,7 +160,7 @@ def mesurer_dans_un_processus(avec):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.echelle_un_gpu",
         description="QLoRA sur Llama 2 7B chat (GPU CUDA requis, sinon on "
                     "explique pourquoi) ; ou mesure du gradient checkpointing.")

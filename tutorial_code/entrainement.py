@@ -9,7 +9,6 @@ Exécutable : ``python -m tutorial_code.entrainement --donnees DOSSIER --sortie
 DOSSIER`` (voir ``--help``) ; ``--rapide`` pour un essai de quelques secondes.
 """
 
-import argparse
 import contextlib
 import errno
 import io
@@ -26,6 +25,7 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.lots import collate_packing, lots_par_longueur
 
 CIBLES_LORA = ["q_proj", "k_proj", "v_proj", "o_proj",
@@ -323,7 +323,7 @@ def charger_reprise(sortie, model, optimiseur, planificateur, config):
 
 
 def analyser_arguments(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.entrainement",
         description="Affine le modèle embarqué en assistant de Vitrexpress Auto, "
                     "puis mesure le rappel des faits avant et après.")

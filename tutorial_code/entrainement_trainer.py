@@ -8,11 +8,12 @@ même perte que notre boucle (un test le vérifie).
 Exécutable : ``python -m tutorial_code.entrainement_trainer --rapide``.
 """
 
-import argparse
 import tempfile
 
 from datasets import Dataset
 from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
+
+from tutorial_code.aide import creer_parser
 
 
 # [region:trainer]
@@ -60,7 +61,7 @@ def perte_premier_lot(model, exemples, config):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.entrainement_trainer",
         description="Affine le modèle embarqué avec le Trainer de transformers, "
                     "réglé comme la boucle du chapitre (comparaison).")

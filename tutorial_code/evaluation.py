@@ -10,11 +10,11 @@ Exécutable : ``python -m tutorial_code.evaluation [MODELE]`` évalue un modèle
 (alias, dossier, adaptateur LoRA) ; ``--rapide`` sur 8 questions seulement.
 """
 
-import argparse
 import json
 import re
 import unicodedata
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.modeles import MODELE_EMBARQUE, RACINE
 from tutorial_code.nombres import pourcent
 from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
@@ -111,7 +111,7 @@ def exemples_generaux(tokenizer):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.evaluation",
         description="Rappel des faits de Vitrexpress Auto sur les questions de "
                     "test (jamais vues à l'entraînement).")

@@ -8,7 +8,7 @@ quelques jetons.
 
 from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE,
                                    ModeleIntrouvable)
-from tutorial_code.pretraitement_lecture import creer_parser
+from tutorial_code.aide import creer_parser
 from tutorial_code.sorties import capturer
 
 # [region:imports]

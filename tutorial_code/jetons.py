@@ -8,10 +8,10 @@ en jetons par le tokenizer du modèle embarqué ; ``--rapide`` ajoute les trois
 erreurs classiques sur une conversation courte.
 """
 
-import argparse
 import copy
 import html
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import formater
 from tutorial_code.tokenisation import IGNORE, rendre
 
@@ -94,10 +94,6 @@ PHRASES = [  # (français, anglais) : les mêmes phrases dans les deux langues
 ]
 
 
-def virgule(x):  # 1.5 → « 1,50 »
-    return formater(x, 2)
-
-
 def tableau_jetons_par_mot(tokenizer, chemin):
     """Le tableau français / anglais de la page, en reStructuredText."""
     from tutorial_code.lots import ecrire_tableau
@@ -107,8 +103,9 @@ def tableau_jetons_par_mot(tokenizer, chemin):
     anglais = jetons_par_mot(tokenizer, [en for _, en in PHRASES])
     for (fr, en), (m_fr, j_fr, r_fr), (m_en, j_en, r_en) in zip(
             PHRASES, francais, anglais):
-        lignes.append([fr, f"{j_fr} / {m_fr}", virgule(r_fr), en,
-                       f"{j_en} / {m_en}", virgule(r_en), virgule(r_fr / r_en)])
+        lignes.append([fr, f"{j_fr} / {m_fr}", formater(r_fr, 2), en,
+                       f"{j_en} / {m_en}", formater(r_en, 2),
+                       formater(r_fr / r_en, 2)])
     ecrire_tableau(chemin, ["français", "jetons / mots", "jetons par mot",
                             "anglais", "jetons / mots", "jetons par mot",
                             "rapport"], lignes)
@@ -119,7 +116,7 @@ def main(argv=None):
 
     from tutorial_code.modeles import preparer_modele_embarque
 
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.jetons",
         description="Montre le découpage en jetons d'un texte par le tokenizer "
                     "du modèle embarqué.")

@@ -11,12 +11,12 @@ Exécutable : ``python -m tutorial_code.lots`` compare les stratégies sur des
 longueurs tirées au hasard ; ``--rapide`` en prend moins.
 """
 
-import argparse
 import random
 
 import torch
 
-from tutorial_code.nombres import pourcent
+from tutorial_code.aide import creer_parser
+from tutorial_code.nombres import formater, pourcent
 from tutorial_code.tokenisation import IGNORE
 
 FACTEUR_MEGA_LOT = 50  # comme LengthGroupedSampler de transformers
@@ -233,14 +233,14 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
                    [[nom, pourcent(p, 1)]
                     for nom, p in parts.items()])
     figure_gaspillage(longueurs, parts, dossier / "gaspillage.png")
-    utiles = f"{sum(longueurs):,}".replace(",", " ")  # 50244 → « 50 244 »
+    utiles = formater(sum(longueurs), 0)  # 50244 → « 50 244 »
     (dossier / "gaspillage_lots.txt").write_text(
         f"{len(longueurs)} exemples, {utiles} jetons utiles, lots de 8, "
         f"max_length = {LONGUEUR_MAX}", encoding="utf-8")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.lots",
         description="Compare la part de remplissage des stratégies de mise en lots "
                     "sur des longueurs d'exemples tirées au hasard.")

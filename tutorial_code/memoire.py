@@ -7,10 +7,10 @@ ordinateur portable.
 Exécutable : ``python -m tutorial_code.memoire`` affiche le tableau.
 """
 
-import argparse
 
 from transformers import AutoConfig, LlamaConfig
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import formater
 
 # Les modules linéaires d'un bloc Llama : nom -> (d_in, d_out) en fonction de la config.
@@ -104,7 +104,7 @@ def afficher_tableau(lignes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.memoire",
         description="Paramètres et mémoire d'entraînement, complet ou LoRA.")
     parser.add_argument("--rang", type=int, default=16, help="rang r de LoRA")

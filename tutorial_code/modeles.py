@@ -14,7 +14,6 @@ Exécutable : ``python -m tutorial_code.modeles --preparer`` prépare le cache d
 modèles embarqués (conversion GGUF → safetensors, une seule fois).
 """
 
-import argparse
 import importlib.metadata
 import json
 import os
@@ -26,6 +25,9 @@ import torch
 from huggingface_hub import errors as hub_errors
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from tutorial_code.aide import creer_parser
+from tutorial_code.nombres import formater
 
 # [region:alias]
 MODELE_EMBARQUE = "smollm2-135m-instruct"  # le modèle de discussion, par défaut
@@ -257,8 +259,8 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
         model.config._name_or_path = model.name_or_path = nom
     if verbeux:
         n = sum(p.numel() for p in model.parameters())
-        duree = f"{time.perf_counter() - debut:.1f}".replace(".", ",")
-        taille = f"{n / 1e6:.1f}".replace(".", ",")
+        duree = formater(time.perf_counter() - debut, 1)
+        taille = formater(n / 1e6, 1)
         print(f"Modèle « {nom} » chargé en {duree} s : {taille} M paramètres, "
               f"{str(dtype).removeprefix('torch.')} sur {device} ({raison}).")
     return model, tokenizer
@@ -288,7 +290,7 @@ def _charger_adaptateur(dossier, dtype, device, verbeux):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.modeles",
         description="Prépare le cache du modèle embarqué puis charge un modèle "
                     "pour vérifier qu'il est utilisable.")

@@ -179,7 +179,7 @@ def trouver_fuites(exemples, questions, seuil=0.5):
 
 
 def main(argv=None):
-    from tutorial_code.pretraitement_lecture import creer_parser
+    from tutorial_code.aide import creer_parser
 
     parser = creer_parser(
         "python -m tutorial_code.nettoyage",

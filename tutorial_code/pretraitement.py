@@ -26,11 +26,12 @@ import datasets
 
 from tutorial_code.nettoyage import (
     dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
-from tutorial_code.nombres import accorder
+from tutorial_code.aide import creer_parser
+from tutorial_code.nombres import accorder, formater
 from tutorial_code.pretraitement_lecture import (
     RACINE, ROLES_STANDARD, ErreurChamp, ErreurEntree, ajouter_options_export,
-    creer_parser, extraire_messages, lire_csv, lire_jsonl, lire_options_export, rejet,
-    relatif, valider_messages)
+    extraire_messages, lire_csv, lire_jsonl, lire_options_export, rejet, relatif,
+    valider_messages)
 # [fin:imports]
 
 BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"
@@ -104,7 +105,7 @@ def retirer_doublons(exemples, fichier, seuil=SEUIL_DOUBLON):
     rejets = [rejet(fichier, exemples[d["indice"]]["ligne"], "(ligne)",
                     f"doublon {d['type']} de la ligne "
                     f"{exemples[d['double_de']]['ligne']} (similarité "
-                    f"{d['similarite']:.2f})".replace(".", ","),
+                    f"{formater(d['similarite'], 2)})",
                     texte_utilisateur(exemples[d["indice"]]))
               for d in doublons]
     return [exemples[i] for i in gardes], rejets
@@ -195,7 +196,7 @@ def preparer(sources, tokenizer, longueur_max=LONGUEUR_MAX, questions=(),
     fuites = trouver_fuites(exemples, questions, SEUIL_FUITE)
     rejets += [rejet(exemples[i]["fichier"], exemples[i]["ligne"], "(ligne)",
                      f"fuite : ressemble à la question de test {qid} "
-                     f"(similarité {score:.2f})".replace(".", ","),
+                     f"(similarité {formater(score, 2)})",
                      texte_utilisateur(exemples[i])) for i, qid, score in fuites]
     retires = {i for i, _, _ in fuites}
     if len(exemples) == len(retires):

@@ -18,13 +18,13 @@ le nombre d'enregistrements valides, les rejets de la validation et le champ
 des messages quand il a été détecté.
 """
 
-import argparse
 import csv
 import io
 import json
 from collections import Counter
 from pathlib import Path
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -65,24 +65,6 @@ TRADUCTIONS_JSON = {
         "nom de champ entre guillemets droits attendu",
     "Extra data": "données en trop après l'objet",
 }
-
-
-class AideFrancaise(argparse.HelpFormatter):
-    """L'aide d'argparse, avec « utilisation : » au lieu de « usage: »."""
-
-    def add_usage(self, usage, actions, groups, prefix=None):
-        super().add_usage(usage, actions, groups, prefix or "utilisation : ")
-
-
-def creer_parser(prog, description):
-    """Un ``ArgumentParser`` dont l'aide (``--help``) est entièrement en français."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=AideFrancaise, add_help=False)
-    parser._positionals.title = "arguments"
-    parser._optionals.title = "options"
-    parser.add_argument("-h", "--help", action="help",
-                        help="affiche cette aide et quitte")
-    return parser
 
 
 class ErreurEntree(Exception):

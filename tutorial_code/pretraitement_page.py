@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # pas d'écran : on écrit des PNG
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tutorial_code.pretraitement import ENTREES, RACINE  # noqa: E402,F401
-from tutorial_code.pretraitement_lecture import creer_parser  # noqa: E402
+from tutorial_code.aide import creer_parser  # noqa: E402
 from tutorial_code.sorties import capturer  # noqa: E402
 
 # Les imports de la page : tout ce qu'il faut pour exécuter ses blocs, copiés
@@ -37,7 +37,7 @@ import datasets
 
 from tutorial_code.mauvaises_entrees import essayer_mauvaises_entrees
 from tutorial_code.nettoyage import texte_utilisateur
-from tutorial_code.nombres import accorder
+from tutorial_code.nombres import accorder, formater
 from tutorial_code.pretraitement import (
     BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_fiche, charger_questions_test,
     charger_tokenizer, compter, empreinte_entrees, main)
@@ -55,11 +55,6 @@ from tutorial_code.pretraitement_lecture import (  # noqa: E402
     lire_csv, lire_jsonl, valider_messages)
 from tutorial_code.lots import ecrire_tableau  # noqa: E402
 from tutorial_code.mauvaises_entrees import bilan  # noqa: E402
-
-
-def nombre(x, decimales=0):
-    """Un nombre à la française : virgule décimale."""
-    return f"{x:.{decimales}f}".replace(".", ",")
 
 
 def table_rst(entetes, lignes):
@@ -98,9 +93,9 @@ def tableau_statistiques(stats):
     for source, (longueurs, tours) in stats.items():
         for role, valeurs in longueurs.items():
             lignes.append([source, role, len(valeurs),
-                           nombre(statistics.mean(valeurs)),
-                           nombre(statistics.median(valeurs)), max(valeurs),
-                           nombre(statistics.mean(tours), 1)])
+                           formater(statistics.mean(valeurs), 0),
+                           formater(statistics.median(valeurs), 0), max(valeurs),
+                           formater(statistics.mean(tours), 1)])
     return table_rst(["source", "rôle", "messages", "caractères (moyenne)",
                       "médiane", "maximum", "tours par conversation"], lignes)
 
@@ -223,7 +218,7 @@ def executer_page(dossier):
     duree = time.perf_counter() - debut
     (dossier / "duree_chaine.rst").write_text(
         "Sur la machine qui a construit ce site, cette chaîne complète (tokenizer "
-        f"compris) a pris {nombre(duree, 1)} s.\n")
+        f"compris) a pris {formater(duree, 1)} s.\n")
     (dossier / "comptes.rst").write_text(tableau_comptes(comptes))
     lignes = [[r["fichier"].removeprefix("data/brut/"), r["ligne"], r["champ"],
                r["raison"]] for r in rejets if not r["raison"].startswith("doublon")]
@@ -234,7 +229,7 @@ def executer_page(dossier):
             if r["raison"].startswith("doublon"):
                 print(f"ligne {r['ligne']:>3} : {r['contenu']!r} — {r['raison']}")
         print(f"Plus forte similarité entre deux questions gardées : "
-              f"{nombre(similarite_max_gardee(jeu), 2)}")
+              f"{formater(similarite_max_gardee(jeu), 2)}")
     with capturer(dossier / "exemple_chat.txt"):
         # [region:exemple]
         exemple = next(e for e in jeu["train"] if e["source"] == "chat")

@@ -15,7 +15,6 @@ Exécutable : ``python -m tutorial_code.recherche "votre question"`` affiche les
 fiches trouvées ; sans question, le rappel sur les questions de test.
 """
 
-import argparse
 import unicodedata
 
 import bm25s
@@ -25,7 +24,7 @@ from bm25s.stopwords import STOPWORDS_FRENCH
 from tutorial_code.nombres import pourcent
 from tutorial_code.pretraitement import (charger_fiche, charger_jeu,
                                         charger_questions_test)
-from tutorial_code.pretraitement_lecture import creer_parser
+from tutorial_code.aide import creer_parser
 
 RACINISEUR = Stemmer.Stemmer("french")  # Snowball : « réparations » → « repar »
 

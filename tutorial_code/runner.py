@@ -10,12 +10,12 @@ cette classe garde son interface avec transformers en dessous :
 Exécutable : ``python -m tutorial_code.runner "Votre question"``.
 """
 
-import argparse
 
 # [region:imports]
 import torch
 from transformers import GenerationConfig
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
 # [fin:imports]
 
@@ -100,7 +100,7 @@ class BasicModelRunner:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.runner",
         description="Génère une réponse avec BasicModelRunner.")
     parser.add_argument("prompt", nargs="+", help="un ou plusieurs prompts")

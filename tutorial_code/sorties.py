@@ -35,6 +35,7 @@ import sys
 import time
 from pathlib import Path
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder, formater
 
 RACINE = Path(__file__).resolve().parent.parent
@@ -272,7 +273,7 @@ def ecrire_tableau_construction(chemin):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.sorties",
         description="Produit les sorties des pages du guide (avec cache).")
     parser.add_argument("chapitres", nargs="*", default=CHAPITRES,

@@ -16,11 +16,11 @@ Exécutable : ``python -m tutorial_code.tokenisation`` montre la tokenisation d'
 conversation avec le tokenizer du modèle embarqué ; ``--rapide`` s'en tient là.
 """
 
-import argparse
 from typing import NamedTuple
 
 from datasets import Dataset
 
+from tutorial_code.aide import creer_parser
 from tutorial_code.pretraitement import ENTREES  # noqa: F401 (clé du cache)
 from tutorial_code.sorties import capturer
 
@@ -262,7 +262,7 @@ def main(argv=None):
     from tutorial_code.modeles import preparer_modele_embarque
     from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
 
-    parser = argparse.ArgumentParser(
+    parser = creer_parser(
         prog="python -m tutorial_code.tokenisation",
         description="Tokenise les conversations de Vitrexpress Auto avec le "
                     "tokenizer du modèle embarqué : exemples trop longs, part de "
