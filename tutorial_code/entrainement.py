@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 from tutorial_code.aide import creer_parser
 from tutorial_code.lots import collate_packing, lots_par_longueur
+from tutorial_code.memoire import MODULES_LINEAIRES
 
-CIBLES_LORA = ["q_proj", "k_proj", "v_proj", "o_proj",
-               "gate_proj", "up_proj", "down_proj"]
+CIBLES_LORA = MODULES_LINEAIRES  # LoRA sur les 7 projections de chaque bloc
 
 
 class PointDeRepriseIncompatible(ValueError):
