@@ -14,10 +14,10 @@ import torch
 
 from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
                                         entrainer, perte_moyenne, planifier)
-from tutorial_code.nombres import accorder, formater
-from tutorial_code.evaluation import (exemples_generaux, pourcent,
-                                      questions_validation, rappel_des_faits)
+from tutorial_code.evaluation import (exemples_generaux, questions_validation,
+                                      rappel_des_faits)
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
+from tutorial_code.nombres import accorder, formater, pourcent
 from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
                                         charger_questions_test)
 from tutorial_code.recette import preparer_exemples

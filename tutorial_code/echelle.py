@@ -18,7 +18,8 @@ from transformers import LlamaConfig
 
 from tutorial_code.aide import creer_parser
 from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
-                                   formater, llama2_7b, memoire_entrainement)
+                                   llama2_7b, memoire_entrainement)
+from tutorial_code.nombres import formater
 
 MODES = ["DDP", "ZeRO-2", "FSDP"]
 
