@@ -282,3 +282,18 @@ def test_lora_sur_la_tete_sans_toucher_aux_embeddings_lies(tmp_path):
     recharge = PeftModel.from_pretrained(construire_modele(tokenizer), tmp_path)
     with torch.no_grad():
         torch.testing.assert_close(recharge(ids).logits, model(ids).logits)
+
+
+def test_choix_du_modele_sur_la_validation():
+    """La phrase du choix suit les mesures : le choix se fait sur la
+    validation (« proches »), le test est seulement rapporté."""
+    from tutorial_code.recherche_page import phrase_du_choix
+
+    m, a = {"proches": 0.77, "test": 0.46}, {"proches": 0.74, "test": 0.49}
+    phrase = phrase_du_choix(m, a, "Gemma 3 270M", "SmolLM2")
+    assert "validation est Gemma 3 270M (77\u00a0% contre 74\u00a0%" in phrase
+    assert "Sur le test, il fait moins bien (46\u00a0% contre 49\u00a0%)" in phrase
+    phrase = phrase_du_choix({"proches": 0.8, "test": 0.6}, a, "G", "S")
+    assert "aussi mieux (60\u00a0% contre 49\u00a0%)" in phrase
+    phrase = phrase_du_choix({"proches": 0.74, "test": 0.6}, a, "G", "S")
+    assert phrase.startswith("Les deux modèles font jeu égal") and "74\u00a0%" in phrase

@@ -40,7 +40,7 @@ DOSSIER_ASSISTANTS = RACINE / "_travail" / (
     "assistants-rapide" if os.environ.get("AFFINAGE_RAPIDE") == "1" else "assistants")
 
 # [region:format]
-K_FICHES = 2  # fiches mises dans le prompt
+K_FICHES = 3  # fiches mises dans le prompt
 # Aucune clé de la fiche dans cette phrase : « je ne sais pas » ne compte
 # jamais comme une bonne réponse.
 REPONSE_INCONNUE = ("Je ne sais pas : mes fiches ne le disent pas. Un conseiller "
