@@ -3,12 +3,14 @@
 ``make bench`` le lance en dernier : entre les deux marqueurs ci-dessous, le
 README reçoit la machine, le commit, la date, les tableaux de mesures, chaque
 cible (mesuré, visé, verdict) et ce que les bancs disent là où le guide
-perd. Rien n'y est recopié à la main ; le reste du README n'est jamais touché.
+perd. Un bloc par type de processeur : un run ne remplace que celui de sa
+machine. Rien n'y est recopié à la main ; le reste du README n'est jamais touché.
 
 Exécutable : ``python -m bench.readme`` (depuis ``bench/resultats.json``).
 """
 
 import json
+import re
 import sys
 
 from bench import commun
@@ -50,6 +52,50 @@ def section_readme(tout):
     return texte
 
 
+# Une marque par type de processeur : chaque make bench ne réécrit que le bloc
+# de la machine où il tourne, les résultats des autres types restent à côté.
+MARQUE = re.compile(r"^<!-- processeur : (.+) -->$", re.M)
+
+
+def genre_machine(m):
+    """Le type de processeur d'un run : son nom et ses extensions de calcul."""
+    return f"{m['processeur']} ({', '.join(m['extensions']) or 'sans AVX-512'})"
+
+
+def blocs_par_genre(contenu):
+    """``{type de processeur: texte}`` des résultats déjà entre les marqueurs,
+    dans leur ordre. Un bloc d'avant les marques de type est rattaché au type
+    que nomme sa première ligne (« — Processeur, 2 cœurs (extensions) »)."""
+    parties = MARQUE.split(contenu)
+    blocs = {}
+    premiere = re.search(r"— (.+?), \d+ cœurs \((.*?)\)", parties[0])
+    if premiere:
+        blocs[f"{premiere[1]} ({premiere[2]})"] = parties[0].strip()
+    for genre, texte in zip(parties[1::2], parties[2::2]):
+        blocs[genre] = texte.strip()
+    return blocs
+
+
+def contenu_fusionne(contenu_actuel, tout):
+    """Le contenu entre les marqueurs : le bloc de cette machine remplacé par
+    ``tout`` (les résultats de ce run), ceux des autres types gardés."""
+    blocs = blocs_par_genre(contenu_actuel)
+    if tout:
+        machine = next(iter(tout.values()))["machine"]
+        blocs[genre_machine(machine)] = section_readme(tout).strip()
+    if not blocs:
+        return section_readme({})
+    return "\n\n".join(f"<!-- processeur : {genre} -->\n{texte}"
+                       for genre, texte in blocs.items()) + "\n"
+
+
+def entre_marqueurs(readme):
+    """Le texte actuel entre les deux marqueurs (vide s'ils manquent)."""
+    if readme.count(DEBUT) != 1 or readme.count(FIN) != 1:
+        return ""
+    return readme.split(DEBUT)[1].split(FIN)[0]
+
+
 def remplacer(readme, contenu):
     """``readme`` avec ``contenu`` entre les marqueurs (le reste intact)."""
     if readme.count(DEBUT) != 1 or readme.count(FIN) != 1 \
@@ -71,7 +117,8 @@ def main(argv=None):
     except (OSError, ValueError):
         tout = {}
     try:
-        texte = remplacer(README.read_text(encoding="utf-8"), section_readme(tout))
+        readme = README.read_text(encoding="utf-8")
+        texte = remplacer(readme, contenu_fusionne(entre_marqueurs(readme), tout))
     except MarqueursAbsents as erreur:
         print(f"Erreur : {erreur}", file=sys.stderr)
         return 2

@@ -238,3 +238,23 @@ def test_pourquoi_lot_decompose_l_acceleration():
     # 4 × 0,7 / 1,1667 = 2,40× : exactement l'accélération mesurée (12 s / 5 s),
     # puisque les réponses sont les mêmes dans le lot et une à une.
     assert texte.endswith("≈ 2,40×.")
+
+
+def test_readme_garde_les_autres_types_de_processeur():
+    """Un run sur un AMD ne remplace que le bloc de l'AMD : celui du Xeon reste."""
+    from bench.readme import blocs_par_genre, contenu_fusionne, section_readme
+
+    def resultats(processeur, extensions, commit):
+        m = {"processeur": processeur, "coeurs": 2, "extensions": extensions,
+             "commit": commit, "date": "2026-12-03T14:00:00+00:00"}
+        return {"assistant": {"machine": m, "tableaux": [], "remarques": [],
+                              "cibles": [commun.cible("guide / TRL", 3.2, "3,2×", 3.0)]}}
+
+    xeon = section_readme(resultats("Xeon", ["amx_bf16"], "aaa1111"))  # ancien format
+    amd = contenu_fusionne(xeon, resultats("EPYC", ["avx512_bf16"], "bbb2222"))
+    assert list(blocs_par_genre(amd)) == ["Xeon (amx_bf16)", "EPYC (avx512_bf16)"]
+    assert "aaa1111" in amd and "bbb2222" in amd
+    encore = contenu_fusionne(amd, resultats("EPYC", ["avx512_bf16"], "ccc3333"))
+    assert "bbb2222" not in encore and "ccc3333" in encore and "aaa1111" in encore
+    assert contenu_fusionne(encore, {}) == encore  # sans résultat : rien ne bouge
+    assert "_Aucun résultat" in contenu_fusionne("", {})
