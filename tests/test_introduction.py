@@ -27,5 +27,5 @@ def test_script_rapide(capsys):
     assert introduction.main(["--rapide"]) == 0
     sortie = capsys.readouterr().out
     assert sortie.count("gemma3-270m : pas de gabarit") == 2
-    assert sortie.count("smollm2-135m-instruct : prompt emballé") == 2
+    assert sortie.count("smollm2-135m-instruct : invite placée") == 2
     assert introduction.PROMPT_FR in sortie

@@ -53,10 +53,10 @@ def test_chaque_chapitre_dit_sur_quelle_machine_il_a_ete_construit(
     calcul = "bf16" if dtype == torch.bfloat16 else "fp32"
     duree = (tmp_path / "essai" / "duree.txt").read_text()
     assert texte.startswith(".. note::")
-    assert f"entraînement en {calcul}" in texte and f"{duree} s pour" in texte
+    assert f"entraînements du guide en {calcul}" in texte and f"{duree} s pour" in texte
     assert sorties.nom_processeur() in texte
     monkeypatch.setenv("AFFINAGE_DTYPE", "float32")
-    assert "entraînement en fp32 (imposé par" in sorties.decrire_machine(3)
+    assert "entraînements du guide en fp32 (imposé par" in sorties.decrire_machine(3)
     mesures = sorties.json.loads((tmp_path / "essai" / "memoire.json").read_text())
     assert mesures["pic_mio"] > 0 and mesures["duree_s"] >= 0
 

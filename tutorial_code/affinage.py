@@ -71,7 +71,8 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     config = replace(RECETTE[methode], bf16=dtype == torch.bfloat16)
     config = replace(config, num_epochs=num_epochs or config.num_epochs,
                      lr=lr or config.lr)
-    print(f"Calcul en {'bf16' if config.bf16 else 'fp32'} : {raison}.")
+    print(("Poids en float32, calcul en bf16 (autocast)" if config.bf16
+           else "Calcul en fp32") + f" : {raison}.")
     model, tokenizer = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
     train, validation, comptes = preparer_exemples(tokenizer, donnees)
     questions, generaux = charger_questions_test(), exemples_generaux(tokenizer)

@@ -124,7 +124,8 @@ def produire_sorties(dossier):
                                   check=True)
         print(resultat.stdout.strip())
         parts = json.loads(open("_travail/ddp/parts.json").read())["parts"]
-        print("Parts disjointes :", not set(parts[0][0]) & set(parts[1][0]))
+        disjointes = not set(parts[0][0]) & set(parts[1][0])
+        print("Parts disjointes :", "oui" if disjointes else "non")
         # [fin:ddp]
     with capturer(dossier / "jetons.txt"):
         # [region:jetons]

@@ -40,13 +40,14 @@ from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
 from tutorial_code.evaluation import (classer_erreurs, exemples_generaux,
-                                      pourcent, questions_validation)
+                                      questions_validation)
 from tutorial_code.lots import collate_packing
-from tutorial_code.nombres import accorder
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
-                                   dimensions, formater, llama2_7b, tableau_memoire)
+                                   compter_parametres, dimensions, llama2_7b,
+                                   tableau_memoire)
 from tutorial_code.modeles import (MODELE_EMBARQUE, RACINE, charger_modele,
                                    choisir_device_dtype, preparer_modele_embarque)
+from tutorial_code.nombres import accorder, formater, pourcent
 from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
                                         charger_questions_test)
 from tutorial_code.recette import conversation, preparer_exemples
@@ -90,12 +91,14 @@ def tableau_avant_apres(bilan, chemin, n=8):
     # Les questions réussies d'abord, puis des échecs : on voit les deux.
     paires.sort(key=lambda p: not p[1]["correct"])
     choix = paires if len(paires) <= n else paires[:n // 2] + paires[-(n - n // 2):]
+    def marque(ligne):
+        return "✓ " if ligne["correct"] else "✗ "
+
     for avant, apres in choix:
-        marque = "✓ " if apres["correct"] else "✗ "
         lignes += [f"   * - {cellule(avant['question'])}",
                    f"     - {cellule(', '.join(avant['faits_cles']))}",
-                   f"     - {cellule(avant['reponse'])}",
-                   f"     - {marque}{cellule(apres['reponse'])}"]
+                   f"     - {marque(avant)}{cellule(avant['reponse'])}",
+                   f"     - {marque(apres)}{cellule(apres['reponse'])}"]
     chemin.write_text("\n".join(lignes) + "\n", encoding="utf-8")
 
 
@@ -123,7 +126,7 @@ def interpreter(bilan, erreurs, dossier):
         "aucun fait": "le modèle ne donne aucun fait de la fiche : sa réponse "
                       "est vague, ou inventée"}[genre]
     total = sum(erreurs.values())
-    erreurs_rst = (f"Le genre le plus fréquent ici, « {genre} » ({n} réponses "
+    erreurs_rst = (f"Le cas le plus fréquent ici, « {genre} » ({n} réponses "
                    f"fausses sur {total}), dit que {lecture}." if total else
                    "Aucune réponse fausse sur ces questions.")
     hausse = apres["perte_generale"] / avant["perte_generale"] - 1
@@ -154,6 +157,9 @@ def produire_sorties(dossier):
         total = compter_lora(smollm2, r=16)
         print(f"× {smollm2.num_hidden_layers} couches = {formater(total, 0)} "
               "paramètres LoRA")
+        modele = compter_parametres(smollm2)
+        print(f"soit {pourcent(total / modele, 1)} des {formater(modele, 0)} "
+              "poids du modèle")
         # [fin:formule-lora]
 
     with capturer(dossier / "execution.txt"):

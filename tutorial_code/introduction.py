@@ -32,12 +32,12 @@ def comparer_llama2(prompt="Tell me how to fix a broken car window"):
 
 
 def afficher_generation(runner, prompt):
-    """Affiche le mode de génération choisi, le prompt, puis le texte généré."""
+    """Affiche le mode de génération choisi, l'invite, puis le texte généré."""
     if runner.utilise_chat():
-        print(f"{runner.model_name} : prompt emballé dans le gabarit de discussion")
+        print(f"{runner.model_name} : invite placée dans le gabarit de discussion")
     else:
-        print(f"{runner.model_name} : pas de gabarit, le modèle continue le prompt")
-    print(f"Prompt : {prompt}")
+        print(f"{runner.model_name} : pas de gabarit, le modèle continue l'invite")
+    print(f"Invite : {prompt}")
     print("Texte généré :")
     print(runner.predict(prompt))
 
@@ -90,7 +90,7 @@ def produire_sorties(dossier):
 def main(argv=None):
     parser = creer_parser(
         "python -m tutorial_code.introduction",
-        "Fait générer, sur les mêmes prompts, le modèle seulement pré-entraîné "
+        "Fait générer, sur les mêmes invites, le modèle seulement pré-entraîné "
         f"«\u00a0{MODELE_BASE}\u00a0» puis le modèle de discussion "
         f"«\u00a0{MODELE_EMBARQUE}\u00a0».")
     parser.add_argument("--rapide", action="store_true",

@@ -214,8 +214,9 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
         exemples = [entrainement[i] for i in range(4)]
         paquet = collate_packing(exemples)
         reference = DataCollatorWithFlattening()(exemples)
+        identique = all(torch.equal(paquet[k], reference[k]) for k in reference)
         print("Identique à DataCollatorWithFlattening :",
-              all(torch.equal(paquet[k], reference[k]) for k in reference))
+              "oui" if identique else "non")
         print("Forme :", tuple(paquet["input_ids"].shape), "; position_ids :",
               paquet["position_ids"][0, :5].tolist(), "…")
         remplis = collate_padding(exemples, tokenizer.pad_token_id)
@@ -223,7 +224,7 @@ def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
                                 ("empaquetés", paquet, False),
                                 ("empaquetés, use_cache=True", paquet, True)]:
             perte = modele(**lot, use_cache=cache).loss.item()
-            print(f"Perte, {nom:27s} : {perte:.6f}")
+            print(f"Perte, {nom:27s} : {formater(perte, 6)}")
         # [fin:comparer-packing]
     # [region:gaspillage-jeu]
     longueurs = entrainement["longueur"]

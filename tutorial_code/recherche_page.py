@@ -100,9 +100,9 @@ def produire_sorties(dossier):
                 "hors sujet": charger_hors_sujet()}
         for nom in ("test", "proches"):
             rappels, _ = rappel_recherche(index, jeux[nom])
-            print(f"Questions {nom} ({len(jeux[nom])}) : bon fait "
-                  + ", ".join(f"parmi les {k} premiers {pourcent(r)}"
-                              for k, r in rappels.items()))
+            print(f"Questions {nom} ({len(jeux[nom])}), bon fait "
+                  + " ; ".join((f"parmi les {k} premiers" if k > 1 else "en tête")
+                               + f" : {pourcent(r)}" for k, r in rappels.items()))
         # [fin:rappel]
     with capturer(dossier / "seuil.txt"):
         # [region:seuil]
@@ -120,13 +120,14 @@ def produire_sorties(dossier):
         # [region:rates]
         _, rangs = rappel_recherche(index, jeux["test"], ks=(1, 10))
         rates = [(q, r) for q, r in zip(jeux["test"], rangs) if r != 1]
+        documents = documents_fiche(fiche, questions_par_fait(jeu["train"]))
         for q, rang in rates[:3]:
             (trouve, _), = index.chercher([q["question"]], k=1)[0]
-            communs = racines(q["question"]) & racines(faits[trouve])
+            communs = racines(q["question"]) & racines(documents[trouve])
             print(f"« {q['question']} »\n  trouvé   {trouve} : {faits[trouve]}\n"
                   f"  attendu  {q['ref_fiche']} (rang {rang or '> 10'}) : "
-                  f"{faits[q['ref_fiche']]}\n  racines communes avec la fiche "
-                  f"trouvée : {', '.join(sorted(communs)) or 'aucune'}")
+                  f"{faits[q['ref_fiche']]}\n  racines communes avec le document "
+                  f"trouvé : {', '.join(sorted(communs)) or 'aucune'}")
         # [fin:rates]
     with capturer(dossier / "extractif.txt"):
         # [region:extractif]
@@ -150,7 +151,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
         preparer_gabarit(gemma, tok_gemma)
         conversations, presents = donnees_assistant(jeu, fiche)
         print(f"{len(conversations)} conversations d'entraînement, dont "
-              f"{presents} avec la bonne fiche parmi les {K_FICHES}")
+              f"{presents} avec la bonne fiche parmi les {K_FICHES} de l'invite")
         print(tok_gemma.apply_chat_template(conversations[0], tokenize=False))
         # [fin:format]
     # Mémoire : un modèle qui ne sert plus est rendu tout de suite ; on le
@@ -277,8 +278,8 @@ def conclure(dossier, lignes, resultats, choix):
                        "mieux que la recherche la fiche qui répond.")
     elif ecart < 0:
         phrases.append(f"Affiné, il reste {accorder(-ecart, 'point')} sous la "
-                       "fiche n° 1 rendue telle quelle : il ne choisit pas "
-                       "mieux que la recherche.")
+                       "fiche n° 1 rendue telle quelle : il fait moins bien "
+                       "que la recherche seule.")
     else:
         phrases.append("Affiné, il fait jeu égal avec la fiche n° 1 rendue "
                        "telle quelle.")

@@ -149,7 +149,7 @@ def decrire_machine(duree):
         pourquoi = ""
     return (".. note::\n\n"
             f"   Sorties de cette construction : {machine} ; "
-            f"entraînement en {calcul}{pourquoi} ; allocateur mémoire "
+            f"entraînements du guide en {calcul}{pourquoi} ; allocateur mémoire "
             f"{allocateur()} ; {formater(duree, 0)} s pour "
             "tout le code du chapitre. Sur une autre machine, les durées et les "
             "débits diffèrent ; le travail fait (pas, exemples, jetons) est le "
