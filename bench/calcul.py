@@ -10,6 +10,8 @@ pas partie) et par couche linéaire de ``p`` poids :
 
 * avant : ``2 p`` ; arrière : ``2 p`` pour le gradient des activations, plus
   ``2 p`` pour celui des poids s'ils s'entraînent (4 p gelé, 6 p entraîné) ;
+  sous la plus basse couche qui s'entraîne (LoRA sur les dernières couches
+  seulement), la rétropropagation s'arrête : ``2 p`` ;
 * la tête de langage (576 → 49 152) ne compte qu'aux jetons dont la perte
   compte : ailleurs, son résultat ne sert à rien ;
 * l'attention utile (produits QKᵀ et AV au sein de chaque exemple) est
@@ -23,6 +25,7 @@ noyau à longueurs variables sur CPU, elle croît comme le carré de la
 longueur de la rangée).
 """
 
+import re
 import time
 
 import torch
@@ -36,17 +39,25 @@ def compter_parametres(model):
     Les adaptateurs LoRA sont des couches linéaires entraînées ; la couche
     d'origine qu'ils enveloppent (``base_layer``) compte comme gelée.
     """
-    comptes = {"corps_gele": 0, "corps_entraine": 0, "tete": 0,
-               "tete_entrainee": False}
+    comptes = {"corps_avant_seul": 0, "corps_gele": 0, "corps_entraine": 0,
+               "tete": 0, "tete_entrainee": False, "tete_lora": 0}
+    premiere = min((int(m[1]) for nom, p in model.named_parameters()
+                    if p.requires_grad and (m := re.search(r"\.layers\.(\d+)\.", nom))),
+                   default=None)  # la plus basse couche qui s'entraîne
     for nom, module in model.named_modules():
         if not isinstance(module, torch.nn.Linear):
             continue
-        n = module.weight.numel()
-        if nom.split(".")[-1] == "lm_head":
+        n, parties = module.weight.numel(), nom.split(".")
+        couche = re.search(r"\.layers\.(\d+)\.", nom)
+        if "lm_head" in parties and parties[-1] in ("lm_head", "base_layer"):
             comptes["tete"] += n
             comptes["tete_entrainee"] = module.weight.requires_grad
+        elif "lm_head" in parties:  # lora_A, lora_B de la tête
+            comptes["tete_lora"] += n
         elif module.weight.requires_grad:
             comptes["corps_entraine"] += n
+        elif couche and premiere is not None and int(couche[1]) < premiere:
+            comptes["corps_avant_seul"] += n
         else:
             comptes["corps_gele"] += n
     return comptes
@@ -55,8 +66,10 @@ def compter_parametres(model):
 def flops_utiles(jetons, jetons_perte, params):
     """Opérations utiles d'un entraînement sur ``jetons`` jetons réels, dont
     ``jetons_perte`` comptent dans la perte (voir le docstring du module)."""
-    corps = 4 * params["corps_gele"] + 6 * params["corps_entraine"]
-    tete = (6 if params["tete_entrainee"] else 4) * params["tete"]
+    corps = (2 * params.get("corps_avant_seul", 0) + 4 * params["corps_gele"]
+             + 6 * params["corps_entraine"])
+    tete = ((6 if params["tete_entrainee"] else 4) * params["tete"]
+            + 6 * params.get("tete_lora", 0))
     return jetons * corps + jetons_perte * tete
 
 

@@ -101,9 +101,16 @@ def chemin_trl(config, train, n_pas, nom=None, regle=False):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    # TRL calcule la perte depuis lm_head.weight (tête « fusionnée », sans
+    # logits complets) et refuse un adaptateur sur lm_head : ses chemins
+    # adaptent les mêmes couches, sans la tête (un peu moins de travail).
+    tete = config.lora_tete
+    config = replace(config, lora_tete=False)
     model, tokenizer = modele_lora(config, nom)
+    # max_length=None : nos exemples sont déjà sous la longueur maximale, et TRL
+    # ne sait pas la faire respecter sans remplissage ni empaquetage.
     reglage = dict(padding_free=True, gradient_checkpointing=False,
-                   bf16=config.bf16) if regle else {}
+                   bf16=config.bf16, max_length=None) if regle else {}
     with tempfile.TemporaryDirectory() as dossier:
         with Chrono() as preparation:
             args = SFTConfig(**arguments_communs(config, n_pas, dossier), **reglage)
@@ -114,6 +121,8 @@ def chemin_trl(config, train, n_pas, nom=None, regle=False):
             lancer(trainer)
     reglages = {"bf16": args.bf16, "recalcul": args.gradient_checkpointing,
                 "empaquetage": args.packing, "sans_remplissage": args.padding_free}
+    if tete:
+        reglages["lora_sur_lm_head"] = "refusé par TRL"
     return model, trainer.compteur, chrono, preparation.duree, reglages
 
 

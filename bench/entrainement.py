@@ -105,7 +105,7 @@ def mesurer(args):
     n_pas = args.pas or (2 if args.rapide else 8 if args.assistant else 20)
     _, dtype, raison = choisir_device_dtype(entrainement=True)
     recette = RECETTE_RAG if args.assistant else RECETTE["lora"]
-    nom = MODELE_BASE if args.assistant else MODELE_EMBARQUE
+    modele = MODELE_BASE if args.assistant else MODELE_EMBARQUE
     par_maj = recette.taille_lot * recette.accumulation  # exemples par mise à jour
     k = args.micro_lots or recette.accumulation
     if par_maj % k:
@@ -114,7 +114,7 @@ def mesurer(args):
                      taille_lot=par_maj // k, accumulation=k)
     chemins = ["guide"] + [c for c in AUTRES if c in args.chemins.split(",")]
     machine = commun.machine()
-    base, tokenizer = modele_lora(config, nom)
+    base, tokenizer = modele_lora(config, modele)
     train, validation, comptes = (exemples_assistant(tokenizer) if args.assistant
                                   else preparer_exemples(tokenizer))
     # Assez d'époques pour n_pas mises à jour ; max_pas coupe le plan.
@@ -122,7 +122,7 @@ def mesurer(args):
     config = replace(config, num_epochs=-(-config.max_pas // par_epoque))
     config_eval = replace(config, bf16=False)  # même évaluation pour tous
     reglages = {
-        "modèle": f"{nom}, LoRA r={config.lora_r} alpha={config.lora_alpha} "
+        "modèle": f"{modele}, LoRA r={config.lora_r} alpha={config.lora_alpha} "
                   f"sur {len(config.lora_cibles)} projections"
                   + (f" des {config.lora_couches} dernières couches"
                      if config.lora_couches else "")
@@ -157,13 +157,13 @@ def mesurer(args):
         repartir_du_niveau_actuel()  # le pic lu ensuite est celui de ce chemin
         avant = pic_octets()
         if cle == "guide":
-            model, compteur, chrono, prep, details = chemin_guide(config, train, nom)
+            model, compteur, chrono, prep, details = chemin_guide(config, train, modele)
         elif cle == "trainer":
             model, compteur, chrono, prep, details = chemin_trainer(
-                config, train, n_pas, nom)
+                config, train, n_pas, modele)
         else:
             model, compteur, chrono, prep, details = chemin_trl(
-                config, train, n_pas, nom, regle=cle == "trl_regle")
+                config, train, n_pas, modele, regle=cle == "trl_regle")
         pic_gio = (pic_octets() - avant) / 2**30  # ajouté par ce chemin
         duree = chrono.duree
         flops = flops_utiles(compteur.jetons, compteur.jetons_perte, params)
@@ -217,6 +217,13 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
         cibles.append(commun.cible(
             f"écart de perte de validation, {NOMS[cle]} / guide", ecart,
             nombre(ecart, 3), tolerance, sens="<", unite=" nat"))
+    if any("lora_sur_lm_head" in r["reglages"] for r in resultats.values()):
+        remarques.append(
+            "TRL refuse un adaptateur LoRA sur lm_head (sa perte se calcule depuis "
+            "lm_head.weight) : ses chemins adaptent les mêmes couches sans la tête "
+            "de langage. Ils font un peu moins de travail que le guide, et "
+            "n'apprennent pas la fin de tour d'un modèle seulement pré-entraîné : "
+            "leur perte de validation s'en ressent.")
     for c in cibles:
         if c["atteinte"] is False and "perte" in c["nom"].split(",")[0]:
             remarques.append(f"Pertes finales trop éloignées ({c['nom']} = "

@@ -46,7 +46,7 @@ def section_readme(tout):
         # Ce que le banc dit en clair (où le guide perd, pourquoi), sans les
         # remarques de méthode, qui restent dans bench/resultats.md.
         remarques = [r for r in section.get("remarques", [])
-                     if r.startswith(("Le guide perd", "Pertes finales",
+                     if r.startswith(("Le guide perd", "Pertes finales", "TRL refuse",
                                       "D'autres processus", "Pourquoi"))]
         texte += "".join(f"- {r}\n" for r in remarques) + ("\n" if remarques else "")
     return texte
