@@ -53,6 +53,26 @@ def test_compter_parametres_avec_lora():
     assert comptes["corps_entraine"] == entraines  # LoRA seul s'entraîne
     assert (comptes["corps_gele"] + comptes["corps_entraine"] + comptes["tete"]
             == sum(m.weight.numel() for m in lineaires))
+    assert comptes["corps_avant_seul"] == comptes["tete_lora"] == 0
+
+
+def test_compter_parametres_lora_dernieres_couches_et_tete():
+    """LoRA sur la dernière couche et la tête (recette de l'assistant) : les
+    couches du dessous ne font que la passe avant, la tête reste comptée à part."""
+    from tutorial_code.entrainement import ConfigEntrainement, appliquer_methode
+
+    tokenizer = construire_tokenizer()
+    modele = construire_modele(tokenizer)
+    n_couches = modele.config.num_hidden_layers
+    modele = appliquer_methode(modele, ConfigEntrainement(
+        lora_r=4, lora_couches=1, lora_tete=True))
+    comptes = compter_parametres(modele)
+    assert comptes["tete"] == len(tokenizer) * 64 and not comptes["tete_entrainee"]
+    assert comptes["tete_lora"] == 4 * (64 + len(tokenizer))
+    assert comptes["corps_avant_seul"] > 0
+    # (n - 1) couches sur n ne font que la passe avant : même taille chacune
+    par_couche = comptes["corps_avant_seul"] / (n_couches - 1)
+    assert comptes["corps_gele"] == pytest.approx(par_couche)
 
 
 def test_compteur_rempli_et_empaquete():

@@ -89,7 +89,8 @@ def choisir_device_dtype(entrainement=False):
         return "cpu", torch.float32, "pas de bf16 natif sur ce processeur"
     if entrainement:
         return "cpu", torch.bfloat16, f"bf16 natif ({', '.join(natifs)})"
-    return "cpu", torch.float32, "génération sur CPU : fp32, aussi rapide et plus précis"
+    return "cpu", torch.float32, ("génération sur CPU : fp32, aussi rapide et "
+                                  "plus précis")
 
 
 def _paquet_absent(alias):
