@@ -162,7 +162,7 @@ def produire_sorties(dossier):
                                     collate_padding, gaspillage_padding)
     from tutorial_code.modeles import (MODELE_EMBARQUE, charger_modele,
                                        preparer_modele_embarque)
-    from tutorial_code.nombres import accorder
+    from tutorial_code.nombres import accorder, formater
     from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
     from tutorial_code.jetons import (decoupage, erreur_bos_double,
                                       erreur_eos_absent, erreur_gabarit_double)
