@@ -24,6 +24,11 @@ class MarqueursAbsents(ValueError):
     """Le README n'a pas (ou plus) la paire de marqueurs du tableau."""
 
 
+def texte_extensions(m):
+    """Les extensions de calcul du processeur, telles que le README les écrit."""
+    return ", ".join(m["extensions"]) or "sans AVX-512"
+
+
 def section_readme(tout):
     """Le texte markdown mis entre les marqueurs, depuis le JSON des bancs."""
     if not tout:
@@ -32,7 +37,7 @@ def section_readme(tout):
     for cle in [c for c in commun.TITRES if c in tout]:
         section = tout[cle]
         m = section["machine"]
-        extensions = ", ".join(m["extensions"]) or "sans AVX-512"
+        extensions = texte_extensions(m)
         texte += (f"**{commun.TITRES[cle]}** — {m['processeur']}, "
                   f"{m['coeurs']} cœurs ({extensions}), commit `{m['commit']}`, "
                   f"{m['date']}\n\n")
@@ -59,7 +64,7 @@ MARQUE = re.compile(r"^<!-- processeur : (.+) -->$", re.M)
 
 def genre_machine(m):
     """Le type de processeur d'un run : son nom et ses extensions de calcul."""
-    return f"{m['processeur']} ({', '.join(m['extensions']) or 'sans AVX-512'})"
+    return f"{m['processeur']} ({texte_extensions(m)})"
 
 
 def blocs_par_genre(contenu):
