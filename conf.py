@@ -25,7 +25,7 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "_sorties", "**/.ipynb_checkpoints"]
-templates_path = []
+templates_path = ["docs/_templates"]  # layout.html : le titre de l'onglet
 html_theme = "sphinx_rtd_theme"
 html_title = "Affinage pratique"
 html_static_path = ["docs/_static"]

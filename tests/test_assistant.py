@@ -297,3 +297,29 @@ def test_choix_du_modele_sur_la_validation():
     assert "aussi mieux (60\u00a0% contre 49\u00a0%)" in phrase
     phrase = phrase_du_choix({"proches": 0.74, "test": 0.6}, a, "G", "S")
     assert phrase.startswith("Les deux modèles font jeu égal") and "74\u00a0%" in phrase
+
+
+def test_conclusion_ecart_d_une_question_dans_le_bruit(tmp_path, monkeypatch):
+    """Une question d'écart avec la fiche n° 1 ne fait pas dire « moins bien » ;
+    cinq, si. Les nombres de questions sont ceux du tableau."""
+    from tutorial_code import recherche_page as rp
+
+    monkeypatch.setattr(rp, "TRAVAIL", tmp_path)
+    g = rp.NOMS[rp.MODELE_BASE]
+
+    def phrases(test_affine):
+        m = {"test": test_affine, "proches": 0.77, "hors sujet": 0.63, "perte": 3.0}
+        lignes = {"recherche seule : la fiche n° 1 pour réponse":
+                  {"test": 39 / 67, "hors sujet": 0.63},
+                  f"… sans conversations générales mêlées, {g}": dict(m, perte=3.9),
+                  f"recherche + {g} non affiné": dict(m, test=37 / 67, perte=3.5)}
+        resultats = {rp.MODELE_BASE: (m,), rp.MODELE_EMBARQUE: (dict(m, proches=0.7),)}
+        rp.conclure(tmp_path, lignes, resultats, rp.MODELE_BASE, {"test": 67})
+        return (tmp_path / "conclusion.rst").read_text(encoding="utf-8")
+
+    texte = phrases(38 / 67)
+    assert "juste à 38 questions de test sur 67" in texte and "à 39" in texte
+    assert "trop peu pour les départager" in texte and "moins bien" not in texte
+    assert "ne fait pas gagner plus de 2 questions" in texte
+    texte = phrases(34 / 67)
+    assert "reste 5 questions sur 67 sous la fiche" in texte

@@ -50,8 +50,20 @@ def test_max_new_tokens_respecte(runner, monkeypatch):
         return sortie
 
     monkeypatch.setattr(runner.model, "generate", espion)
-    runner.predict("Bonjour", max_new_tokens=3)
-    assert vus == [3] or vus[0] < 3  # 3 jetons, ou moins si fin de tour
+    reponse = runner.predict("Bonjour", max_new_tokens=3)
+    assert vus[0] <= 3
+    # Coupée (3 jetons sans fin de tour) : « […] » le dit ; finie : rien.
+    assert reponse.endswith(" […]") == (vus[0] == 3)
+
+
+def test_une_reponse_finie_n_est_pas_marquee_coupee(runner, monkeypatch):
+    # Le modèle aléatoire ne finit pas de lui-même : on fait de son premier jeton
+    # généré la fin de tour ; la réponse, vide, n'est pas marquée coupée.
+    premier = runner.model.generate(
+        **runner.tokenizer("Bonjour", return_tensors="pt"), max_new_tokens=1,
+        do_sample=False, pad_token_id=runner.tokenizer.pad_token_id)[0, -1].item()
+    monkeypatch.setattr(runner.model.generation_config, "eos_token_id", premier)
+    assert not runner.predict("Bonjour", max_new_tokens=5, chat=False).endswith("[…]")
 
 
 def _texte_vu_par_le_modele(runner, monkeypatch, **kwargs):

@@ -39,8 +39,8 @@ from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
                                         perte_somme, planifier, ranger_reprise,
                                         sauver_reprise)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import (classer_erreurs, exemples_generaux,
-                                      questions_validation)
+from tutorial_code.evaluation import (classer_erreurs, contient_faits,
+                                      exemples_generaux, questions_validation)
 from tutorial_code.lots import collate_packing
 from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
                                    compter_parametres, dimensions, llama2_7b,
@@ -211,10 +211,15 @@ def produire_sorties(dossier):
     with capturer(dossier / "recharger.txt"):
         # [region:recharger]
         question = "Vous réparez les impacts sur le pare-brise ? C'est combien ?"
+        reponses = []
         for chemin in (DOSSIER_MODELE / "modele", DOSSIER_MODELE / "fusionne"):
             runner = BasicModelRunner(str(chemin), max_new_tokens=48,
                                       system_prompt=PROMPT_SYSTEME)
-            print(f"{chemin.name} → {runner.predict(question)}")
+            reponses.append(runner.predict(question))
+            print(f"{chemin.name} → {reponses[-1]}")
+        juste = contient_faits(reponses[0], ["69 €"])  # fiche, fait F006
+        print("Mêmes réponses :", "oui" if reponses[0] == reponses[1] else "non",
+              "; le prix de la fiche (69 €) :", "donné" if juste else "absent")
         # [fin:recharger]
     with capturer(dossier / "trainer.txt"):
         comparer_trainer(tokenizer)

@@ -202,7 +202,8 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
     ecrire_tableau_assistants(lignes, dossier / "tableau.rst")
     (dossier / "lignes.json").write_text(json.dumps(lignes, ensure_ascii=False,
                                                     indent=1))
-    conclure(dossier, dict(lignes), resultats, choix)
+    conclure(dossier, dict(lignes), resultats, choix,
+             {nom: len(qs) for nom, qs in jeux.items()})
 
 
 def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
@@ -239,6 +240,16 @@ def entrainer_et_dire(nom):
     return model, tokenizer, bilan
 
 
+# Un écart d'une ou deux questions ne départage pas deux méthodes : deux
+# constructions d'histoire différente ont déjà déplacé une même ligne de plus.
+BRUIT_QUESTIONS = 2
+
+
+def questions(proportion, n):
+    """Le nombre de questions sur ``n`` derrière une proportion du tableau."""
+    return round(proportion * n)
+
+
 def points(a, b):
     """L'écart, en points, entre deux proportions telles que le tableau les
     affiche (arrondies au pour cent) : la phrase et le tableau concordent."""
@@ -263,33 +274,42 @@ def phrase_du_choix(m, a, nom, nom_autre):
                else "jeu égal") + f" ({test}).")
 
 
-def conclure(dossier, lignes, resultats, choix):
-    """Les phrases d'interprétation, choisies d'après les mesures de ce run."""
+def conclure(dossier, lignes, resultats, choix, tailles):
+    """Les phrases d'interprétation, choisies d'après les mesures de ce run
+    (``tailles`` : le nombre de questions de chaque jeu)."""
     autre = next(n for n in resultats if n != choix)
     m = resultats[choix][0]
     extractif = lignes["recherche seule : la fiche n° 1 pour réponse"]
     sans = lignes[f"… sans conversations générales mêlées, {NOMS[choix]}"]
     avant = lignes[f"recherche + {NOMS[choix]} non affiné"]
     phrases = [phrase_du_choix(m, resultats[autre][0], NOMS[choix], NOMS[autre])]
-    ecart = points(m["test"], extractif["test"])  # écart des pourcentages affichés
-    if ecart > 0:
-        phrases.append(f"Affiné, il dépasse de {accorder(ecart, 'point')} la "
-                       "fiche n° 1 rendue telle quelle : il choisit parfois "
-                       "mieux que la recherche la fiche qui répond.")
-    elif ecart < 0:
-        phrases.append(f"Affiné, il reste {accorder(-ecart, 'point')} sous la "
-                       "fiche n° 1 rendue telle quelle : il fait moins bien "
-                       "que la recherche seule.")
+    n = tailles["test"]
+    ecart = questions(m["test"], n) - questions(extractif["test"], n)
+    if abs(ecart) <= BRUIT_QUESTIONS:
+        phrases.append(
+            f"Affiné, il répond juste à {questions(m['test'], n)} questions de "
+            f"test sur {n}, la fiche n° 1 rendue telle quelle à "
+            f"{questions(extractif['test'], n)} : "
+            + (f"{accorder(abs(ecart), 'question')} d'écart, trop peu pour les "
+               "départager ; il suit la recherche plus qu'il ne la corrige."
+               if ecart else "jeu égal ; il suit la recherche plus qu'il ne la "
+               "corrige."))
+    elif ecart > 0:
+        phrases.append(f"Affiné, il dépasse de {accorder(ecart, 'question')} "
+                       f"sur {n} la fiche n° 1 rendue telle quelle : il choisit "
+                       "parfois mieux que la recherche la fiche qui répond.")
     else:
-        phrases.append("Affiné, il fait jeu égal avec la fiche n° 1 rendue "
-                       "telle quelle.")
-    gain = points(m["test"], avant["test"])
-    if gain > 0:
+        phrases.append(f"Affiné, il reste {accorder(-ecart, 'question')} sur {n} "
+                       "sous la fiche n° 1 rendue telle quelle : il fait moins "
+                       "bien que la recherche seule.")
+    gain = questions(m["test"], n) - questions(avant["test"], n)
+    if gain > BRUIT_QUESTIONS:
         phrases.append(f"Sur les mêmes fiches, l'affinage fait gagner "
-                       f"{accorder(gain, 'point')} à {NOMS[choix]} "
+                       f"{accorder(gain, 'question')} sur {n} à {NOMS[choix]} "
                        f"({pourcent(avant['test'])} → {pourcent(m['test'])}).")
     else:
-        phrases.append(f"Sur les mêmes fiches, l'affinage ne fait rien gagner à "
+        phrases.append(f"Sur les mêmes fiches, l'affinage ne fait pas gagner "
+                       f"plus de {accorder(BRUIT_QUESTIONS, 'question')} à "
                        f"{NOMS[choix]} ({pourcent(avant['test'])} → "
                        f"{pourcent(m['test'])}) : c'est la recherche qui "
                        "fait le travail.")

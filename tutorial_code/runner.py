@@ -92,7 +92,12 @@ class BasicModelRunner:
         sorties = self.model.generate(**lot, generation_config=config)
         nouveaux = sorties[:, lot["input_ids"].shape[1]:]  # (B, jetons générés)
         reponses = self.tokenizer.batch_decode(nouveaux, skip_special_tokens=True)
-        reponses = [r.strip() for r in reponses]
+        # Sans jeton de fin, la réponse a été coupée par max_new_tokens : « […] »
+        # le dit au lecteur, au lieu d'une phrase qui s'arrête au milieu d'un mot.
+        fins = torch.tensor(config.eos_token_id, device=nouveaux.device).view(-1)
+        coupees = ~torch.isin(nouveaux, fins).any(dim=1)  # (B,)
+        reponses = [r.strip() + (" […]" if c else "")
+                    for r, c in zip(reponses, coupees.tolist())]
         return reponses[0] if un_seul else reponses
 
     __call__ = predict  # comme chez Lamini : runner("...") == runner.predict("...")

@@ -44,6 +44,34 @@ def _ancetres(noeud):
         noeud = noeud.parent
 
 
+def corriger_titres(app, doctree):
+    """Le titre de la page dans ``<title>`` et les tables des matières : Sphinx
+    le relève à part (``env.titles``), il reçoit les mêmes espaces."""
+    docname = app.env.docname
+    for titres in (app.env.titles, app.env.longtitles):
+        titre = titres.get(docname)
+        if titre is None:
+            continue
+        for texte in list(titre.findall(nodes.Text)):
+            nouveau = corriger(str(texte))
+            if nouveau != str(texte):
+                texte.parent.replace(texte, nodes.Text(nouveau))
+
+
+def titre_onglet(app, pagename, templatename, context, doctree):
+    """``titre_onglet`` : le titre de la page en texte, espaces insécables
+    comprises (le gabarit ``layout.html`` du guide l'écrit dans ``<title>``)."""
+    titre = app.env.longtitles.get(pagename)
+    if titre is not None:
+        context["titre_onglet"] = titre.astext()
+    else:  # pages sans source (index, recherche) : le titre du thème, sans balises
+        from markupsafe import Markup
+        context["titre_onglet"] = Markup(context.get("title", "")).striptags()
+
+
 def setup(app):
     app.add_transform(Typographie)
+    app.connect("html-page-context", titre_onglet)
+    # Après le relevé des titres de Sphinx (priorité 500 par défaut).
+    app.connect("doctree-read", corriger_titres, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
