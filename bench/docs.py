@@ -12,7 +12,7 @@ rien n'est installé, rien n'est écrit ici. On y chronomètre ``make html`` :
 2. aussitôt après, sans rien changer : rien ne doit se recalculer ;
 3. après une modification du module d'un chapitre : lui seul (et les
    chapitres qui importent ce module) doit se recalculer — le cache de
-   ``tutorial_code/sorties.py`` suit le contenu du code, pas les dates.
+   ``construction/sorties.py`` suit le contenu du code, pas les dates.
 
 Exécutable : ``python -m bench.docs`` (``--rapide`` : les chapitres qui se
 recalculent le font en mode rapide, ``AFFINAGE_RAPIDE=1``).
@@ -57,16 +57,6 @@ def analyser_arguments(argv=None):
     parser.add_argument("--sans-json", action="store_true",
                         help="n'écrit pas bench/resultats.json")
     return parser.parse_args(argv)
-
-
-def chapitres_dependants(fichier):
-    """Les chapitres dont l'empreinte contient ``fichier`` (chemin relatif)."""
-    from tutorial_code.sorties import (CHAPITRES, RACINE, fichier_du_chapitre,
-                                       modules_utilises)
-
-    cible = (RACINE / fichier).resolve()
-    return [c for c in CHAPITRES
-            if cible in modules_utilises(fichier_du_chapitre(c))]
 
 
 class Clone:
@@ -123,13 +113,22 @@ class Clone:
 
 
 def mesurer(args, dossier):
-    from tutorial_code.sorties import (CHAPITRES, DOSSIER_SORTIES,
-                                       mesures_des_chapitres)
+    from construction.chapitres import NOMS as CHAPITRES
+    from construction.chapitres import PAR_NOM
+    from construction.sorties import (
+        DOSSIER_SORTIES,
+        chapitres_dependants,
+        fichier_du_module,
+        mesures_des_chapitres,
+    )
+    from tutorial_code import RACINE
 
     if args.chapitre not in CHAPITRES:
         raise SystemExit(f"Erreur : chapitre inconnu « {args.chapitre} » "
                          f"(parmi : {', '.join(CHAPITRES)}).")
-    fichier = f"tutorial_code/{args.chapitre}.py"
+    # Le producteur du chapitre : lui seul (et ce qui l'importe) se recalcule.
+    producteur = fichier_du_module(PAR_NOM[args.chapitre].producteur)
+    fichier = str(producteur.relative_to(RACINE))
     attendus = chapitres_dependants(fichier)
     machine = commun.machine()
     clone = Clone(dossier, args.rapide)

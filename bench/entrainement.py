@@ -31,8 +31,13 @@ from dataclasses import replace
 
 from bench import commun
 from bench.calcul import compter_parametres, flops_utiles, mesurer_pics, mfu
-from bench.chemins import (chauffer, chemin_guide, chemin_trainer, chemin_trl,
-                           modele_lora)
+from bench.chemins import (
+    chauffer,
+    chemin_guide,
+    chemin_trainer,
+    chemin_trl,
+    modele_lora,
+)
 from bench.commun import facteur, nombre, pourcent
 
 # Le guide doit aller au moins 3 fois plus vite que TRL par défaut, 1,5 fois
@@ -94,12 +99,11 @@ def mesurer(args):
     """Les chemins l'un après l'autre ; renvoie la section de résultats."""
     import torch
 
-    from tutorial_code.affinage import RECETTE
     from tutorial_code.assistant import RECETTE_RAG
     from tutorial_code.echelle_un_gpu import pic_octets, repartir_du_niveau_actuel
     from tutorial_code.entrainement import perte_moyenne
     from tutorial_code.modeles import MODELE_BASE, MODELE_EMBARQUE, choisir_device_dtype
-    from tutorial_code.recette import preparer_exemples
+    from tutorial_code.recette import RECETTE, preparer_exemples
 
     # Gemma : un pas coûte environ trois fois celui de SmolLM2, d'où moins de pas.
     n_pas = args.pas or (2 if args.rapide else 8 if args.assistant else 20)

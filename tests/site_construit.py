@@ -11,7 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-RACINE = Path(__file__).resolve().parent.parent
+from tutorial_code import RACINE
+
 DOCS = RACINE / "docs"
 SITE = RACINE / "_build" / "html"
 # Les classes que Sphinx donne aux blocs Python (``highlight_language`` = python3).

@@ -3,20 +3,20 @@ bench.X``) a une aide entièrement en français."""
 
 import importlib
 import inspect
-from pathlib import Path
 
 import pytest
 
-RACINE = Path(__file__).resolve().parent.parent
+from tutorial_code import RACINE
+
 COMMANDES = sorted(
     f"{dossier}.{chemin.stem}"
-    for dossier in ("tutorial_code", "bench")
+    for dossier in ("tutorial_code", "construction", "bench")
     for chemin in (RACINE / dossier).glob("*.py")
     if "\ndef main(" in chemin.read_text(encoding="utf-8"))
 
 
 def test_les_commandes_sont_trouvees():
-    assert "tutorial_code.entrainement" in COMMANDES
+    assert "tutorial_code.affinage" in COMMANDES
     assert "bench.entrainement" in COMMANDES
     assert len(COMMANDES) >= 20
 

@@ -2,11 +2,17 @@
 
 import pytest
 import torch
-
 from conftest import construire_modele, construire_tokenizer
-from tutorial_code.assistant import (REPONSE_INCONNUE, conversation_rag,
-                                     exemples_rag, juste, preparer_gabarit,
-                                     prompt_avec_fiches, tokeniser)
+
+from tutorial_code.assistant import (
+    REPONSE_INCONNUE,
+    conversation_rag,
+    exemples_rag,
+    juste,
+    preparer_gabarit,
+    prompt_avec_fiches,
+    tokeniser,
+)
 from tutorial_code.entrainement import ConfigEntrainement, entrainer
 from tutorial_code.evaluation import contient_faits
 from tutorial_code.pretraitement import PROMPT_SYSTEME
@@ -218,8 +224,12 @@ def test_recherche_et_affinage_battent_l_affinage_seul(tmp_path):
     avec les fiches, plus de réponses justes qu'avec l'affinage seul."""
     from dataclasses import replace
 
-    from tutorial_code.assistant import (RECETTE_RAG, entrainer_assistant,
-                                         index_calibre, repondre)
+    from tutorial_code.assistant import (
+        RECETTE_RAG,
+        entrainer_assistant,
+        index_calibre,
+        repondre,
+    )
     from tutorial_code.entrainement import appliquer_methode
     from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
     from tutorial_code.pretraitement import charger_fiche, charger_questions_test
@@ -258,6 +268,7 @@ def test_lora_sur_la_tete_sans_toucher_aux_embeddings_lies(tmp_path):
     recopie pas les embeddings et rend les mêmes logits une fois rechargé."""
     from peft import PeftModel
     from safetensors.torch import load_file
+
     from tutorial_code.assistant import perte_fin_de_tour
     from tutorial_code.entrainement import appliquer_methode
     tokenizer = construire_tokenizer()
@@ -287,7 +298,7 @@ def test_lora_sur_la_tete_sans_toucher_aux_embeddings_lies(tmp_path):
 def test_choix_du_modele_sur_la_validation():
     """La phrase du choix suit les mesures : le choix se fait sur la
     validation (« proches »), le test est seulement rapporté."""
-    from tutorial_code.recherche_page import phrase_du_choix
+    from construction.recherche import phrase_du_choix
 
     m, a = {"proches": 0.77, "test": 0.46}, {"proches": 0.74, "test": 0.49}
     phrase = phrase_du_choix(m, a, "Gemma 3 270M", "SmolLM2")
@@ -302,7 +313,7 @@ def test_choix_du_modele_sur_la_validation():
 def test_conclusion_ecart_d_une_question_dans_le_bruit(tmp_path, monkeypatch):
     """Une question d'écart avec la fiche n° 1 ne fait pas dire « moins bien » ;
     cinq, si. Les nombres de questions sont ceux du tableau."""
-    from tutorial_code import recherche_page as rp
+    from construction import recherche as rp
 
     monkeypatch.setattr(rp, "TRAVAIL", tmp_path)
     g = rp.NOMS[rp.MODELE_BASE]

@@ -9,7 +9,6 @@ import torch
 
 from bench import commun
 from bench.calcul import compter_parametres, flops_matmul, flops_utiles, mfu
-from bench.docs import chapitres_dependants
 from bench.chemins import Compteur
 from bench.entrainement import section
 from tests.conftest import construire_modele, construire_tokenizer
@@ -114,8 +113,8 @@ def test_section_dit_ou_le_guide_perd():
     # 120 / 40 = 3× TRL par défaut : atteint ; 120 / 100 = 1,2× TRL réglé < 1,5×
     assert verdicts["guide / TRL SFTTrainer (défauts), jetons/s"] is True
     assert verdicts["guide / TRL SFTTrainer (réglé), jetons/s"] is False
-    ligne_trl = next(l for l in s["tableaux"][0]["lignes"] if "défauts" in l[0]
-                     and "TRL" in l[0])
+    ligne_trl = next(li for li in s["tableaux"][0]["lignes"] if "défauts" in li[0]
+                     and "TRL" in li[0])
     assert "6,3" in ligne_trl  # pic ajouté, en Gio
     assert verdicts["guide / transformers Trainer (défauts), jetons/s"] is True
     assert any("Le guide perd ici" in r and "TRL" in r for r in s["remarques"])
@@ -143,10 +142,11 @@ def test_enregistrer_garde_les_autres_sections(tmp_path, monkeypatch):
 
 
 def test_chapitres_dependants():
-    assert chapitres_dependants("tutorial_code/introduction.py") == ["introduction"]
-    from tutorial_code.sorties import CHAPITRES
+    from construction.chapitres import NOMS
+    from construction.sorties import chapitres_dependants
 
-    assert chapitres_dependants("tutorial_code/modeles.py") == CHAPITRES
+    assert chapitres_dependants("tutorial_code/introduction.py") == ["introduction"]
+    assert chapitres_dependants("tutorial_code/modeles.py") == list(NOMS)
 
 
 def test_generation_lot_trop_lent_et_chargement():
@@ -184,7 +184,7 @@ def test_docs_memoire_des_chapitres(tmp_path):
     import json
 
     from bench.docs import section as section_docs
-    from tutorial_code.sorties import mesures_des_chapitres
+    from construction.sorties import mesures_des_chapitres
 
     for chapitre, pic in {"introduction": 1500, "recherche": 6 * 1024}.items():
         (tmp_path / chapitre).mkdir()
@@ -268,7 +268,8 @@ def test_readme_garde_les_autres_types_de_processeur():
         m = {"processeur": processeur, "coeurs": 2, "extensions": extensions,
              "commit": commit, "date": "2026-12-03T14:00:00+00:00"}
         return {"assistant": {"machine": m, "tableaux": [], "remarques": [],
-                              "cibles": [commun.cible("guide / TRL", 3.2, "3,2×", 3.0)]}}
+                              "cibles": [commun.cible("guide / TRL", 3.2,
+                                                      "3,2×", 3.0)]}}
 
     xeon = section_readme(resultats("Xeon", ["amx_bf16"], "aaa1111"))  # ancien format
     amd = contenu_fusionne(xeon, resultats("EPYC", ["avx512_bf16"], "bbb2222"))

@@ -15,18 +15,16 @@ import nbformat
 import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
-
 from site_construit import verifier_site
 from test_pages import blocs_python
 
-RACINE = Path(__file__).resolve().parent.parent
+from construction.chapitres import CHAPITRES
+from construction.extensions import carnets
+from tutorial_code import RACINE
+
 DOCS = RACINE / "docs"
 SITE = RACINE / "_build" / "html"
-sys.path.insert(0, str(DOCS / "_ext"))
-
-import carnets  # noqa: E402
-
-from tutorial_code.sorties import PAGES  # noqa: E402  chapitre → sa page
+PAGES = {c.nom: c.page for c in CHAPITRES}  # chapitre → sa page
 # Ce qu'un carnet peut importer sans que sa page l'importe : l'affichage HTML.
 IMPORTS_CARNET = {"IPython.display"}
 INSTRUCTIONS_PAR_CELLULE = 5  # hors imports : des cellules courtes
@@ -61,10 +59,8 @@ def imports(source):
 
 
 def test_un_carnet_par_chapitre():
-    from tutorial_code.sorties import CHAPITRES
-
     trouves = {p.stem for p in carnets.sources_carnets(DOCS)}
-    assert trouves == set(CHAPITRES) == set(PAGES)
+    assert trouves == set(PAGES)
 
 
 @pytest.mark.parametrize("nom", PAGES)
@@ -170,7 +166,7 @@ def copie_des_carnets(tmp_path):
 
 
 def test_l_empreinte_suit_le_code_appele_et_les_sorties(tmp_path, monkeypatch):
-    from tutorial_code import sorties
+    from construction import sorties
 
     shutil.copytree(RACINE / "tutorial_code", tmp_path / "tutorial_code")
     monkeypatch.setattr(sorties, "RACINE", tmp_path)  # modules lus dans la copie

@@ -3,11 +3,11 @@ paire de marqueurs qui existent : renommer une fonction casse les tests."""
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 
-RACINE = Path(__file__).resolve().parent.parent
+from tutorial_code import RACINE
+
 DOCS = RACINE / "docs"
 DIRECTIVE = re.compile(r"^( *)\.\. literalinclude:: (\S+)\n((?:\1   :.*\n)*)", re.M)
 
@@ -60,13 +60,6 @@ def test_des_inclusions_sont_trouvees():
     # Garde-fou : si l'expression régulière ne trouvait rien, le test ci-dessus
     # passerait à vide.
     assert len(list(inclusions())) >= 8
-
-
-def test_lignes_courtes_dans_le_code_inclus():
-    # Les pages ne doivent pas défiler horizontalement : ≤ 88 caractères.
-    for module in (RACINE / "tutorial_code").glob("*.py"):
-        for n, ligne in enumerate(module.read_text(encoding="utf-8").splitlines(), 1):
-            assert len(ligne) <= 88, f"{module.name}:{n} fait {len(ligne)} caractères"
 
 
 def test_pas_d_apostrophe_droite_collee_a_un_balisage():

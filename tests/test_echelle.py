@@ -11,17 +11,30 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tutorial_code import echelle_un_gpu
-from tutorial_code.echelle import (duree, llama2_13b, memoire_par_gpu,
-                                   memoire_qlora, secondes_par_epoque,
-                                   tableau_changements, tableau_par_gpu)
-from tutorial_code.echelle_ddp import (capturer_gradients, exemples_aleatoires,
-                                       llama_minuscule, part_du_rang)
-from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        entrainer, planifier)
+from tutorial_code import RACINE, echelle_un_gpu
+from tutorial_code.echelle import (
+    duree,
+    llama2_13b,
+    memoire_par_gpu,
+    memoire_qlora,
+    secondes_par_epoque,
+    tableau_changements,
+    tableau_par_gpu,
+)
+from tutorial_code.echelle_ddp import (
+    capturer_gradients,
+    exemples_aleatoires,
+    llama_minuscule,
+    part_du_rang,
+)
+from tutorial_code.entrainement import (
+    ConfigEntrainement,
+    appliquer_methode,
+    entrainer,
+    planifier,
+)
 from tutorial_code.memoire import compter_lora, compter_parametres, llama2_7b
 
-RACINE = Path(__file__).resolve().parent.parent
 N_7B = 6_738_415_616  # paramètres publiés de Llama 2 7B
 
 
@@ -71,11 +84,11 @@ def test_temps_estime_et_durees():
 
 def test_tableaux_bien_formes():
     entetes, lignes = tableau_par_gpu({"7B": llama2_7b()}, gpus=(1, 2))
-    assert all(len(l) == len(entetes) for l in lignes)
+    assert all(len(li) == len(entetes) for li in lignes)
     assert lignes[2][2:] == ["FSDP", "100,4", "50,2"]  # 16 × N_7B o, puis / 2
     entetes, lignes = tableau_changements(96_125)  # la recette d'Entraînement
-    assert all(len(l) == len(entetes) for l in lignes)
-    assert [l[3] for l in lignes[1:]] == ["4 × 4 × 1", "4 × 2 × 2", "2 × 1 × 8"]
+    assert all(len(li) == len(entetes) for li in lignes)
+    assert [li[3] for li in lignes[1:]] == ["4 × 4 × 1", "4 × 2 × 2", "2 × 1 × 8"]
 
 
 def test_garde_cuda_explique_en_francais(monkeypatch, capsys):
@@ -188,7 +201,7 @@ print(oublie / mio, (pic_octets() - avant) / mio)
     ({"pic_mio": 790.0, "secondes": 1.4}, "ne réduit pas le pic"),
 ])
 def test_lecture_du_checkpointing_suit_la_mesure(avec, attendu):
-    from tutorial_code.echelle_page import lire_checkpointing
+    from construction.echelle import lire_checkpointing
 
     mesures = {"sans": {"pic_mio": 800.0, "secondes": 1.0, "sans_chargement": True},
                "avec": {**avec, "sans_chargement": True}}

@@ -7,8 +7,14 @@ import torch
 
 from tests.conftest import construire_modele
 from tutorial_code.entrainement import (
-    ConfigEntrainement, PointDeRepriseIncompatible, appliquer_methode, entrainer,
-    facteur_lr, perte_moyenne, perte_somme)
+    ConfigEntrainement,
+    PointDeRepriseIncompatible,
+    appliquer_methode,
+    entrainer,
+    facteur_lr,
+    perte_moyenne,
+    perte_somme,
+)
 from tutorial_code.lots import collate_packing, collate_padding
 from tutorial_code.memoire import compter_lora, compter_parametres
 from tutorial_code.tokenisation import tokeniser_conversation
@@ -167,7 +173,7 @@ def test_adaptateur_fusionne_memes_logits(tokenizer_minuscule, exemples):
 
 
 def test_cli_erreurs_claires(tmp_path, capsys):
-    from tutorial_code.entrainement import main
+    from tutorial_code.affinage import main
 
     with pytest.raises(SystemExit) as info:
         main(["--donnees", str(tmp_path / "absent"), "--sortie", str(tmp_path / "s")])
@@ -181,7 +187,7 @@ def test_cli_erreurs_claires(tmp_path, capsys):
 
 
 def test_aide_en_francais(capsys):
-    from tutorial_code.entrainement import main
+    from tutorial_code.affinage import main
 
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -11,10 +11,13 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
 from tests.conftest import construire_modele
 from tutorial_code import lots
-from tutorial_code.lots import (collate_packing, collate_padding,
-                                gaspillage_padding, lots_par_longueur)
-from tutorial_code.tokenisation import (CONVERSATION_DEMO, IGNORE,
-                                        tokeniser_conversation)
+from tutorial_code.lots import (
+    collate_packing,
+    collate_padding,
+    gaspillage_padding,
+    lots_par_longueur,
+)
+from tutorial_code.tokenisation import CONVERSATION_DEMO, IGNORE, tokeniser_conversation
 
 TOLERANCE = 1e-5  # float32, 2 couches : l'écart observé est inférieur à 1e-6
 

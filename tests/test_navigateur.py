@@ -21,8 +21,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from site_construit import (DOCS, LANGAGES_PYTHON, RACINE, blocs_python,
-                            pages_du_guide, sans_invites)
+from site_construit import (
+    DOCS,
+    LANGAGES_PYTHON,
+    RACINE,
+    blocs_python,
+    pages_du_guide,
+    sans_invites,
+)
 
 pytestmark = pytest.mark.navigateur
 

@@ -6,9 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tutorial_code.nettoyage import (
-    anonymiser, dedoublonner, jaccard, nettoyer_texte, normaliser_espaces,
-    normaliser_pour_comparaison, normaliser_unicode, retirer_html, trigrammes,
-    trouver_fuites)
+    anonymiser,
+    dedoublonner,
+    jaccard,
+    nettoyer_texte,
+    normaliser_espaces,
+    normaliser_pour_comparaison,
+    normaliser_unicode,
+    retirer_html,
+    trigrammes,
+    trouver_fuites,
+)
 
 
 def test_nfc_compose_les_accents():

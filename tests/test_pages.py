@@ -22,7 +22,8 @@ PAGES = {
     "echelle": [pytest.mark.entrainement],
 }
 DIRECTIVE = re.compile(
-    r"^ *\.\. (literalinclude|code-block)::[ \t]*(\S*)\n((?: +:.*\n)*)", re.M)
+    r"^ *\.\. (literalinclude|code-block|imports-de-la-page)::[ \t]*(\S*)\n"
+    r"((?: +:.*\n)*)", re.M)
 
 
 def blocs_python_des_sources(nom):
@@ -30,7 +31,9 @@ def blocs_python_des_sources(nom):
     nombre = 0
     for genre, argument, options in DIRECTIVE.findall(
             (DOCS / f"{nom}.rst").read_text(encoding="utf-8")):
-        if genre == "code-block":
+        if genre == "imports-de-la-page":  # un bloc Python calculé
+            langage = "python"
+        elif genre == "code-block":
             langage = argument or "python3"
         else:
             langage = (re.findall(r":language: *(\S+)", options) or ["python3"])[0]

@@ -11,8 +11,15 @@ from hypothesis import strategies as st
 from tutorial_code import pretraitement as pt
 from tutorial_code.nettoyage import jaccard, trigrammes
 from tutorial_code.pretraitement_lecture import (
-    ROLES_STANDARD, ErreurChamp, ErreurEntree, analyser_roles, extraire_messages,
-    lire_csv, lire_jsonl, valider_messages)
+    ROLES_STANDARD,
+    ErreurChamp,
+    ErreurEntree,
+    analyser_roles,
+    extraire_messages,
+    lire_csv,
+    lire_jsonl,
+    valider_messages,
+)
 
 ROLES = {**ROLES_STANDARD, "client": "user", "conseiller": "assistant"}
 

@@ -4,9 +4,14 @@ import pytest
 
 from tutorial_code.evaluation import contient_faits, normaliser
 from tutorial_code.nettoyage import trouver_fuites
-from tutorial_code.pretraitement import (BRUT, ROLES_ENTREPRISE, charger_fiche,
-                                        charger_questions_test, convertir,
-                                        lire_tickets)
+from tutorial_code.pretraitement import (
+    BRUT,
+    ROLES_ENTREPRISE,
+    charger_fiche,
+    charger_questions_test,
+    convertir,
+    lire_tickets,
+)
 from tutorial_code.recette import conversations_recette
 
 
@@ -75,8 +80,12 @@ def test_recette_sur_les_vraies_donnees():
 def test_un_court_lora_sur_les_donnees_baisse_la_perte_de_validation():
     import torch
 
-    from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                            entrainer, perte_moyenne)
+    from tutorial_code.entrainement import (
+        ConfigEntrainement,
+        appliquer_methode,
+        entrainer,
+        perte_moyenne,
+    )
     from tutorial_code.modeles import charger_modele
     from tutorial_code.recette import preparer_exemples
 

@@ -25,11 +25,16 @@ from safetensors.torch import load_file
 import tutorial_code.entrainement as ent
 from tests.conftest import construire_modele
 from tests.test_entrainement import exemples_tokenises
+from tutorial_code import RACINE
 from tutorial_code.entrainement import (
-    ConfigEntrainement, EcritureRepriseImpossible, appliquer_methode,
-    charger_reprise, entrainer, ranger_reprise)
+    ConfigEntrainement,
+    EcritureRepriseImpossible,
+    appliquer_methode,
+    charger_reprise,
+    entrainer,
+    ranger_reprise,
+)
 
-RACINE = Path(__file__).resolve().parent.parent
 FICHIERS = {"poids.safetensors", "optimiseur.pt", "etat.json"}
 N_PAS = 12  # 4 conversations, lots de 2, 6 époques
 

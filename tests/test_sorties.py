@@ -1,51 +1,79 @@
-"""Le cache des sorties : quel module produit un chapitre, et son empreinte."""
+"""Le cache des sorties : le registre des chapitres, et l'empreinte de chacun."""
 
-from tutorial_code import sorties
+import importlib
+import shutil
 
-
-def test_chaque_chapitre_a_un_producteur():
-    for chapitre in sorties.CHAPITRES:
-        module = sorties.module_du_chapitre(chapitre)
-        assert callable(module.produire_sorties), chapitre
+from construction import sorties
+from construction.chapitres import CHAPITRES, PAR_NOM
 
 
-def test_le_module_de_page_est_prefere():
-    assert sorties.module_du_chapitre("entrainement").__name__.endswith(
-        "entrainement_page")
-    assert sorties.module_du_chapitre("introduction").__name__.endswith(
-        "introduction")
+def test_chaque_chapitre_a_un_producteur_et_une_page():
+    for c in CHAPITRES:
+        module = importlib.import_module(c.producteur)
+        assert callable(module.produire_sorties), c.nom
+        assert (sorties.RACINE / "docs" / f"{c.page}.rst").exists(), c.nom
 
 
-def test_empreinte_suit_le_code_et_le_mode_rapide(monkeypatch):
-    module = sorties.module_du_chapitre("entrainement")
-    normale = sorties.empreinte(module)
-    assert sorties.empreinte(module) == normale  # stable
+def test_empreinte_suit_le_code_le_mode_rapide_et_les_entrees(monkeypatch, tmp_path):
+    normale = sorties.empreinte("entrainement")
+    assert sorties.empreinte("entrainement") == normale  # stable
     monkeypatch.setenv("AFFINAGE_RAPIDE", "1")
-    assert sorties.empreinte(module) != normale  # jamais confondues
+    assert sorties.empreinte("entrainement") != normale  # jamais confondues
+    monkeypatch.delenv("AFFINAGE_RAPIDE")
+    # Le même chapitre dans une copie du dépôt dont un module a changé.
+    copie = tmp_path / "depot"
+    for dossier in ("tutorial_code", "construction", "data"):
+        shutil.copytree(sorties.RACINE / dossier, copie / dossier)
+    monkeypatch.setattr(sorties, "RACINE", copie)
+    assert sorties.empreinte("entrainement") == normale  # même contenu
+    with open(copie / "tutorial_code" / "runner.py", "a", encoding="utf-8") as f:
+        f.write("\n# modification\n")
+    assert sorties.empreinte("entrainement") != normale
+    assert sorties.empreinte("introduction") != sorties.empreinte("pretraitement")
 
 
 def test_empreinte_couvre_les_modules_importes():
-    module = sorties.module_du_chapitre("entrainement")
-    noms = {f.name for f in sorties.modules_utilises(
-        sorties.Path(module.__file__))}
-    # entrainement_page importe affinage, qui importe entrainement et recette
-    assert {"entrainement.py", "affinage.py", "recette.py", "lots.py"} <= noms
+    noms = {str(f.relative_to(sorties.RACINE))
+            for f in sorties.fichiers_du_chapitre("entrainement")}
+    # le producteur importe affinage, qui importe entrainement et recette
+    assert {"construction/entrainement.py", "tutorial_code/affinage.py",
+            "tutorial_code/entrainement.py", "tutorial_code/recette.py"} <= noms
+    assert "construction/sorties.py" not in noms  # la machinerie n'en est pas
+
+
+def test_modifier_un_module_recalcule_exactement_ses_chapitres():
+    """Les chapitres à recalculer quand un module change : ceux dont le
+    producteur l'importe, directement ou non ; pas les autres."""
+    dependants = sorties.chapitres_dependants
+    assert dependants("tutorial_code/evaluation.py") == [
+        "entrainement", "recherche"]
+    assert dependants("tutorial_code/jetons.py") == ["tokenisation"]
+    assert "introduction" in dependants("tutorial_code/runner.py")
+    assert "pretraitement" not in dependants("tutorial_code/runner.py")
+    assert dependants("construction/echelle.py") == ["echelle"]
+    assert dependants("construction/sorties.py") == []
+    assert dependants("data/brut/fiche_faits.csv") == [
+        c.nom for c in CHAPITRES if "data/brut/*" in c.entrees]
 
 
 def test_chaque_chapitre_dit_sur_quelle_machine_il_a_ete_construit(
         tmp_path, monkeypatch):
     """produire() écrit, avec les sorties, le paragraphe machine.rst : le
     processeur, le type de calcul choisi pour l'entraînement, la durée mesurée."""
+    import sys
     import types
 
     import torch
 
+    from construction.chapitres import Chapitre
     from tutorial_code.modeles import choisir_device_dtype
 
-    faux = types.ModuleType("tutorial_code.faux_page")
-    faux.__file__ = sorties.__file__
+    faux = types.ModuleType("construction.faux")
     faux.produire_sorties = lambda dossier: (dossier / "a.txt").write_text("1")
-    monkeypatch.setattr(sorties, "module_du_chapitre", lambda chapitre: faux)
+    monkeypatch.setitem(sys.modules, "construction.faux", faux)
+    monkeypatch.setitem(sorties.PAR_NOM, "essai", Chapitre(
+        "essai", "index", "construction.faux"))
+    monkeypatch.setattr(sorties, "empreinte", lambda chapitre: "cle")
     monkeypatch.setattr(sorties, "DOSSIER_SORTIES", tmp_path)
     assert sorties.produire("essai")
     texte = (tmp_path / "essai" / "machine.rst").read_text(encoding="utf-8")
@@ -68,7 +96,7 @@ def test_pic_de_memoire_mesure_ce_que_le_processus_a_touche():
     import sys
 
     def pic(mio):
-        code = ("from tutorial_code.sorties import pic_memoire_mio\n"
+        code = ("from construction.sorties import pic_memoire_mio\n"
                 f"tampon = b\"x\" * ({mio} * 2**20)  # pages écrites\n"
                 "print(pic_memoire_mio())")
         sortie = subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -111,16 +139,10 @@ def test_tableau_inchange_pas_reecrit(tmp_path, monkeypatch):
     assert "au plus 1,0 Gio" in chemin.read_text(encoding="utf-8")
 
 
-def test_fichier_du_chapitre_est_celui_du_cache():
-    """bench.docs prédit les chapitres à recalculer avec le même fichier que
-    le cache : un module modifié relance exactement ces chapitres."""
-    from bench.docs import chapitres_dependants
-
-    for chapitre in sorties.CHAPITRES:
-        fichier = sorties.Path(sorties.module_du_chapitre(chapitre).__file__)
-        assert fichier == sorties.fichier_du_chapitre(chapitre)
-    for module in sorted((sorties.RACINE / "tutorial_code").glob("*.py")):
-        attendus = [c for c in sorties.CHAPITRES if module in sorties.modules_utilises(
-            sorties.fichier_du_chapitre(c))]
-        assert chapitres_dependants(module.relative_to(sorties.RACINE)) == attendus
-    assert "echelle" in chapitres_dependants("tutorial_code/entrainement.py")
+def test_le_banc_de_la_construction_predit_comme_le_cache():
+    """bench.docs modifie le producteur d'un chapitre et attend le recalcul
+    que prédit le cache : lui seul."""
+    for c in CHAPITRES:
+        producteur = sorties.fichier_du_module(PAR_NOM[c.nom].producteur)
+        assert sorties.chapitres_dependants(
+            producteur.relative_to(sorties.RACINE)) == [c.nom]

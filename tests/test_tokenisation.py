@@ -16,8 +16,13 @@ from transformers import AutoTokenizer
 from tutorial_code import jetons, tokenisation
 from tutorial_code.modeles import preparer_modele_embarque
 from tutorial_code.tokenisation import (
-    CONVERSATION_DEMO, IGNORE, ExempleTropLong, GabaritIncompatible,
-    tokeniser_conversation, tokeniser_jeu)
+    CONVERSATION_DEMO,
+    IGNORE,
+    ExempleTropLong,
+    GabaritIncompatible,
+    tokeniser_conversation,
+    tokeniser_jeu,
+)
 
 CONVERSATION = [
     {"role": "system", "content": "Tu es un assistant utile."},

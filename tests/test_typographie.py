@@ -1,11 +1,6 @@
 """La typographie française appliquée au rendu des pages."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "docs" / "_ext"))
-
-from typographie import corriger  # noqa: E402
+from construction.extensions.typographie import corriger
 
 NBSP = "\u00a0"
 

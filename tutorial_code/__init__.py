@@ -1,1 +1,10 @@
-"""Affinage pratique : le code testé que les pages du guide incluent."""
+"""La bibliothèque du guide : un module par idée, que les pages montrent et
+que le lecteur importe (``from tutorial_code.lots import collate_packing``).
+
+Chaque module s'exécute aussi en ligne de commande : ``python -m
+tutorial_code.<module> --help``.
+"""
+
+from pathlib import Path
+
+RACINE = Path(__file__).resolve().parent.parent  # la racine du dépôt

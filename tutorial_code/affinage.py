@@ -1,6 +1,6 @@
 """La chaîne complète du chapitre : évaluer, affiner, réévaluer, sauvegarder.
 
-C'est ce que lance ``python -m tutorial_code.entrainement`` et ce que la
+C'est ce que lance ``python -m tutorial_code.affinage`` et ce que la
 construction du site exécute pour produire les résultats du chapitre.
 """
 
@@ -12,29 +12,41 @@ from pathlib import Path
 
 import torch
 
-from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        entrainer, perte_moyenne, planifier)
-from tutorial_code.evaluation import (exemples_generaux, questions_validation,
-                                      rappel_des_faits)
-from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele, choisir_device_dtype
+from tutorial_code import RACINE
+from tutorial_code.aide import creer_parser
+from tutorial_code.entrainement import (
+    EcritureRepriseImpossible,
+    PointDeRepriseIncompatible,
+    appliquer_methode,
+    entrainer,
+    perte_moyenne,
+    planifier,
+)
+from tutorial_code.evaluation import (
+    exemples_generaux,
+    questions_validation,
+    rappel_des_faits,
+)
+from tutorial_code.modeles import (
+    MODELE_EMBARQUE,
+    charger_modele,
+    choisir_device_dtype,
+)
 from tutorial_code.nombres import accorder, formater, pourcent
-from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
-                                        charger_questions_test)
-from tutorial_code.recette import preparer_exemples
+from tutorial_code.pretraitement import (
+    PROMPT_SYSTEME,
+    charger_fiche,
+    charger_jeu,
+    charger_questions_test,
+)
+from tutorial_code.recette import RECETTE, preparer_exemples
 from tutorial_code.runner import BasicModelRunner
 
-# [region:reglages]
-# La recette du chapitre : un travail fixe, le même sur toute machine (un
-# processeur lent met plus longtemps, mais fait les mêmes pas). Chaque mise à
-# jour réunit 4 micro-lots de 4 conversations : 16 conversations par mise à jour.
-RECETTE = {
-    "lora": ConfigEntrainement(methode="lora", num_epochs=1, lr=2e-3,
-                               taille_lot=4, accumulation=4, lora_r=16,
-                               lora_alpha=32),
-    "complet": ConfigEntrainement(methode="complet", num_epochs=1, lr=1e-4,
-                                  taille_lot=4, accumulation=4),
-}
-# [fin:reglages]
+# L'assistant du chapitre (adaptateur, modèle fusionné), ignoré par git ; le mode
+# rapide (tests) n'écrase jamais celui de la construction.
+DOSSIER_MODELE = RACINE / "_travail" / (
+    "assistant-rapide" if os.environ.get("AFFINAGE_RAPIDE") == "1" else "assistant")
+
 
 
 def decrire_plan(train, config):
@@ -109,3 +121,48 @@ def executer(sortie, methode="lora", num_epochs=None, lr=None, donnees=None,
     (sortie / "bilan.json").write_text(json.dumps(bilan, ensure_ascii=False,
                                                   indent=1))
     return bilan, model, tokenizer
+
+
+def analyser_arguments(argv=None):
+    parser = creer_parser(
+        prog="python -m tutorial_code.affinage",
+        description="Affine le modèle embarqué en assistant de Vitrexpress Auto, "
+                    "puis mesure le rappel des faits avant et après.")
+    parser.add_argument("--donnees", default=None,
+                        help="dossier du jeu préparé par le Prétraitement "
+                             "(défaut : _travail/donnees, préparé si besoin)")
+    parser.add_argument("--sortie", required=True,
+                        help="dossier où écrire l'adaptateur (ou le modèle), "
+                             "les points de reprise et le bilan")
+    parser.add_argument("--methode", choices=["lora", "complet"], default="lora")
+    parser.add_argument("--epochs", type=int, default=None, help="nombre d'époques")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="taux d'apprentissage maximal")
+    parser.add_argument("--reprendre", action="store_true",
+                        help="reprend depuis le dernier point de reprise de --sortie")
+    parser.add_argument("--rapide", action="store_true",
+                        help="essai de quelques secondes (16 exemples, 4 questions)")
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None):
+    parser, args = analyser_arguments(argv)
+    sortie = Path(args.sortie)
+    if args.donnees and not (Path(args.donnees) / "arrow").exists():
+        parser.exit(2, f"Erreur : {args.donnees} ne contient pas de jeu préparé "
+                       "(dossier « arrow » absent). Lancez d'abord "
+                       "« python -m tutorial_code.pretraitement ».\n")
+    if sortie.exists() and any(sortie.iterdir()) and not args.reprendre:
+        parser.exit(2, f"Erreur : {sortie} existe déjà et n'est pas vide ; il "
+                       "serait écrasé. Ajoutez --reprendre pour continuer un "
+                       "entraînement interrompu, ou choisissez un autre dossier.\n")
+    try:
+        executer(sortie, args.methode, args.epochs, args.lr, args.donnees,
+                 rapide=args.rapide)
+    except (PointDeRepriseIncompatible, EcritureRepriseImpossible) as erreur:
+        parser.exit(2, f"Erreur : {erreur}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

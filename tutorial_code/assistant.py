@@ -20,17 +20,37 @@ from pathlib import Path
 import torch
 from transformers import TextStreamer
 
-from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        entrainer, planifier)
-from tutorial_code.evaluation import (charger_conversations_generales,
-                                      contient_faits, normaliser)
-from tutorial_code.modeles import (EMBARQUES, ModeleIntrouvable, charger_modele,
-                                   choisir_device_dtype)
-from tutorial_code.pretraitement import (PROMPT_SYSTEME, RACINE, charger_fiche,
-                                        charger_jeu)
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
-from tutorial_code.recherche import (IndexFiches, calibrer_seuil, documents_fiche,
-                                     index_entreprise, questions_par_fait)
+from tutorial_code.entrainement import (
+    ConfigEntrainement,
+    appliquer_methode,
+    entrainer,
+    planifier,
+)
+from tutorial_code.evaluation import (
+    charger_conversations_generales,
+    contient_faits,
+    normaliser,
+)
+from tutorial_code.modeles import (
+    EMBARQUES,
+    ModeleIntrouvable,
+    charger_modele,
+    choisir_device_dtype,
+)
+from tutorial_code.pretraitement import (
+    PROMPT_SYSTEME,
+    charger_fiche,
+    charger_jeu,
+)
+from tutorial_code.recherche import (
+    IndexFiches,
+    calibrer_seuil,
+    documents_fiche,
+    index_entreprise,
+    questions_par_fait,
+)
 from tutorial_code.runner import BasicModelRunner
 from tutorial_code.tokenisation import tokeniser_conversation
 
@@ -93,7 +113,7 @@ def perte_fin_de_tour(model, tokenizer, conversations):
     pertes = []
     for messages in conversations:
         e = tokeniser_conversation(tokenizer, messages)
-        fin = max(i for i, l in enumerate(e["labels"]) if l != -100)
+        fin = max(i for i, et in enumerate(e["labels"]) if et != -100)
         ids = torch.tensor([e["input_ids"][:fin]], device=model.device)
         logits = model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
         cible = torch.tensor(e["input_ids"][fin], device=model.device)

@@ -17,8 +17,13 @@ Exécutable : ``python -m tutorial_code.echelle`` affiche les tableaux.
 from transformers import LlamaConfig
 
 from tutorial_code.aide import creer_parser
-from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
-                                   llama2_7b, memoire_entrainement)
+from tutorial_code.memoire import (
+    compter_lora,
+    compter_parametres,
+    dimensions,
+    llama2_7b,
+    memoire_entrainement,
+)
 from tutorial_code.nombres import formater
 
 MODES = ["DDP", "ZeRO-2", "FSDP"]
@@ -134,7 +139,7 @@ def tableau_changements(jetons_epoque, r=16, recette=None):
     défaut celle d'Entraînement) à Llama 2 7B sur 1, 2 et 8 GPU. La mémoire et
     la durée du tutoriel sont mesurées au chapitre Entraînement, pas estimées."""
     if recette is None:
-        from tutorial_code.affinage import RECETTE  # la recette du tutoriel
+        from tutorial_code.recette import RECETTE  # la recette du tutoriel
 
         recette = RECETTE["lora"]
     config = llama2_7b()
@@ -164,10 +169,10 @@ def tableau_changements(jetons_epoque, r=16, recette=None):
 
 def texte_tableau(entetes, lignes):
     """Un tableau en texte, colonnes alignées."""
-    largeurs = [max(len(str(l[i])) for l in [entetes] + lignes)
+    largeurs = [max(len(str(ligne[i])) for ligne in [entetes] + lignes)
                 for i in range(len(entetes))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(l, largeurs))
-                     for l in [entetes] + lignes)
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(ligne, largeurs))
+                     for ligne in [entetes] + lignes)
 
 
 def main(argv=None):

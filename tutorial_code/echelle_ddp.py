@@ -26,9 +26,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from tutorial_code.aide import creer_parser
-from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        facteur_lr, jetons_comptes, perte_somme,
-                                        planifier)
+from tutorial_code.entrainement import (
+    ConfigEntrainement,
+    appliquer_methode,
+    facteur_lr,
+    jetons_comptes,
+    perte_somme,
+    planifier,
+)
 from tutorial_code.lots import collate_packing
 from tutorial_code.tokenisation import IGNORE
 

@@ -5,7 +5,7 @@ perte sur les seuls jetons de réponse, la rétropropagation, l'écrêtage du
 gradient, AdamW, un taux d'apprentissage en échauffement puis cosinus. Des
 points de reprise permettent de reprendre un entraînement interrompu.
 
-Exécutable : ``python -m tutorial_code.entrainement --donnees DOSSIER --sortie
+En ligne de commande : ``python -m tutorial_code.affinage --donnees DOSSIER --sortie
 DOSSIER`` (voir ``--help``) ; ``--rapide`` pour un essai de quelques secondes.
 """
 
@@ -25,7 +25,6 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
-from tutorial_code.aide import creer_parser
 from tutorial_code.lots import collate_packing, lots_par_longueur
 from tutorial_code.memoire import MODULES_LINEAIRES
 
@@ -320,50 +319,3 @@ def charger_reprise(sortie, model, optimiseur, planificateur, config):
     print(f"Reprise au pas {etat['pas']} depuis {dossier}.")
     return etat["pas"], etat["historique"]
 # [fin:reprise]
-
-
-def analyser_arguments(argv=None):
-    parser = creer_parser(
-        prog="python -m tutorial_code.entrainement",
-        description="Affine le modèle embarqué en assistant de Vitrexpress Auto, "
-                    "puis mesure le rappel des faits avant et après.")
-    parser.add_argument("--donnees", default=None,
-                        help="dossier du jeu préparé par le Prétraitement "
-                             "(défaut : _travail/donnees, préparé si besoin)")
-    parser.add_argument("--sortie", required=True,
-                        help="dossier où écrire l'adaptateur (ou le modèle), "
-                             "les points de reprise et le bilan")
-    parser.add_argument("--methode", choices=["lora", "complet"], default="lora")
-    parser.add_argument("--epochs", type=int, default=None, help="nombre d'époques")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="taux d'apprentissage maximal")
-    parser.add_argument("--reprendre", action="store_true",
-                        help="reprend depuis le dernier point de reprise de --sortie")
-    parser.add_argument("--rapide", action="store_true",
-                        help="essai de quelques secondes (16 exemples, 4 questions)")
-    return parser, parser.parse_args(argv)
-
-
-def main(argv=None):
-    from tutorial_code.affinage import executer  # la chaîne complète
-
-    parser, args = analyser_arguments(argv)
-    sortie = Path(args.sortie)
-    if args.donnees and not (Path(args.donnees) / "arrow").exists():
-        parser.exit(2, f"Erreur : {args.donnees} ne contient pas de jeu préparé "
-                       "(dossier « arrow » absent). Lancez d'abord "
-                       "« python -m tutorial_code.pretraitement ».\n")
-    if sortie.exists() and any(sortie.iterdir()) and not args.reprendre:
-        parser.exit(2, f"Erreur : {sortie} existe déjà et n'est pas vide ; il "
-                       "serait écrasé. Ajoutez --reprendre pour continuer un "
-                       "entraînement interrompu, ou choisissez un autre dossier.\n")
-    try:
-        executer(sortie, args.methode, args.epochs, args.lr, args.donnees,
-                 rapide=args.rapide)
-    except (PointDeRepriseIncompatible, EcritureRepriseImpossible) as erreur:
-        parser.exit(2, f"Erreur : {erreur}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

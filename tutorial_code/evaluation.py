@@ -14,8 +14,9 @@ import json
 import re
 import unicodedata
 
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
-from tutorial_code.modeles import MODELE_EMBARQUE, RACINE
+from tutorial_code.modeles import MODELE_EMBARQUE
 from tutorial_code.nombres import pourcent
 from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
 from tutorial_code.runner import BasicModelRunner

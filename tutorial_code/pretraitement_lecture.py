@@ -24,10 +24,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder
-
-RACINE = Path(__file__).resolve().parent.parent
 
 # [region:roles]
 # Les trois rôles qu'attend le gabarit de discussion du modèle.

@@ -11,8 +11,22 @@ données de l'entreprise elle-même, et passés tous deux par le Prétraitement
   dans les conversations, et la phrase de la fiche (réponse aux tickets).
 """
 
+from tutorial_code.entrainement import ConfigEntrainement
 from tutorial_code.pretraitement import LONGUEUR_MAX, PROMPT_SYSTEME, charger_jeu
 from tutorial_code.tokenisation import tokeniser_jeu
+
+# [region:reglages]
+# La recette du chapitre : un travail fixe, le même sur toute machine (un
+# processeur lent met plus longtemps, mais fait les mêmes pas). Chaque mise à
+# jour réunit 4 micro-lots de 4 conversations : 16 conversations par mise à jour.
+RECETTE = {
+    "lora": ConfigEntrainement(methode="lora", num_epochs=1, lr=2e-3,
+                               taille_lot=4, accumulation=4, lora_r=16,
+                               lora_alpha=32),
+    "complet": ConfigEntrainement(methode="complet", num_epochs=1, lr=1e-4,
+                                  taille_lot=4, accumulation=4),
+}
+# [fin:reglages]
 
 
 def conversation(question, reponse):

@@ -21,10 +21,13 @@ import bm25s
 import Stemmer
 from bm25s.stopwords import STOPWORDS_FRENCH
 
-from tutorial_code.nombres import pourcent
-from tutorial_code.pretraitement import (charger_fiche, charger_jeu,
-                                        charger_questions_test)
 from tutorial_code.aide import creer_parser
+from tutorial_code.nombres import pourcent
+from tutorial_code.pretraitement import (
+    charger_fiche,
+    charger_jeu,
+    charger_questions_test,
+)
 
 RACINISEUR = Stemmer.Stemmer("french")  # Snowball : « réparations » → « repar »
 

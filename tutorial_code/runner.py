@@ -17,6 +17,7 @@ from transformers import GenerationConfig
 
 from tutorial_code.aide import creer_parser
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
+
 # [fin:imports]
 
 

@@ -21,8 +21,6 @@ from typing import NamedTuple
 from datasets import Dataset
 
 from tutorial_code.aide import creer_parser
-from tutorial_code.pretraitement import ENTREES  # noqa: F401 (clé du cache)
-from tutorial_code.sorties import capturer
 
 IGNORE = -100  # l'étiquette que la perte de transformers ignore
 
@@ -146,127 +144,18 @@ def tokeniser_jeu(dataset, tokenizer, max_length):
 # [fin:jeu]
 
 
-def produire_sorties(dossier):
-    """Exécute le code de la page et écrit ses sorties dans ``dossier``."""
-    from tutorial_code import jetons, lots
-
-    # [region:charger]
-    import copy
-    import random
-
-    import torch
-    from datasets import Dataset
-    from transformers import AutoTokenizer, DataCollatorWithFlattening
-
-    from tutorial_code.lots import (FACTEUR_MEGA_LOT, collate_packing,
-                                    collate_padding, gaspillage_padding)
-    from tutorial_code.modeles import (MODELE_EMBARQUE, charger_modele,
-                                       preparer_modele_embarque)
-    from tutorial_code.nombres import accorder, formater
-    from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
-    from tutorial_code.jetons import (decoupage, erreur_bos_double,
-                                      erreur_eos_absent, erreur_gabarit_double)
-    from tutorial_code.tokenisation import (
-        IGNORE, ExempleEcarte, ExempleTropLong, longueur_prefixe, rendre,
-        tokeniser_conversation, tokeniser_jeu)
-
-    tokenizer = AutoTokenizer.from_pretrained(preparer_modele_embarque())
-    jeu = charger_jeu()  # DatasetDict : train, validation
-    # [fin:charger]
-    with capturer(dossier / "decoupage.txt"):
-        # [region:bpe]
-        for texte in ["Le remplacement du pare-brise coûte 129,90 €.",
-                      "The windshield replacement costs €129.90.",
-                      "réparation", "repair", "pare-brise", "windshield"]:
-            print(decoupage(tokenizer, texte))
-        # [fin:bpe]
-    jetons.tableau_jetons_par_mot(tokenizer, dossier / "jetons_par_mot.rst")
-    with capturer(dossier / "speciaux.txt"):
-        # [region:speciaux]
-        for nom in ("bos_token", "eos_token", "pad_token", "unk_token"):
-            jeton = getattr(tokenizer, nom)
-            identifiant = tokenizer.convert_tokens_to_ids(jeton)
-            print(f"{nom:10s} {jeton!r:16s} id {identifiant}")
-        # [fin:speciaux]
-    with capturer(dossier / "gabarit.txt"):
-        # [region:gabarit]
-        conversation = jeu["train"][0]["messages"]
-        print(tokenizer.apply_chat_template(conversation, tokenize=False))
-        # [fin:gabarit]
-    with capturer(dossier / "invite.txt"):
-        # [region:invite]
-        question = conversation[:2]  # système + utilisateur, sans la réponse
-        print(tokenizer.apply_chat_template(question, tokenize=False,
-                                            add_generation_prompt=True))
-        # [fin:invite]
-    with capturer(dossier / "erreurs.txt"):
-        # [region:montrer-erreurs]
-        courte = [{"role": "user", "content": "Un devis, c'est gratuit ?"},
-                  {"role": "assistant", "content": "Oui, et valable 3 mois."}]
-        print("1) Gabarit appliqué deux fois :")
-        print(erreur_gabarit_double(tokenizer, courte))
-        print("2) Quatre premiers jetons, BOS ajouté deux fois :")
-        print(erreur_bos_double(tokenizer, courte))
-        fins, apprises = erreur_eos_absent(tokenizer, courte)
-        print(f"3) Jetons <|im_end|> : {fins} ; comptés dans la perte : {apprises}")
-        # [fin:montrer-erreurs]
-    with capturer(dossier / "troncature.txt"):
-        # [region:troncature]
-        # La première conversation du jeu qui dépasse 100 jetons :
-        longue = next(m for m in jeu["train"]["messages"]
-                      if len(rendre(tokenizer, m)) > 100)
-        texte = tokenizer.apply_chat_template(longue, tokenize=False)
-        coupe = tokenizer(texte, truncation=True, max_length=100)["input_ids"]
-        print(f"{len(rendre(tokenizer, longue))} jetons ; fin du texte complet :",
-              repr(texte[-50:]))
-        print("Tronqué à 100 jetons :", repr(tokenizer.decode(coupe)[-50:]))
-        try:
-            tokeniser_conversation(tokenizer, longue, max_length=100)
-        except ExempleTropLong as erreur:
-            print("Avec tokeniser_conversation :", erreur)
-        # [fin:troncature]
-    with capturer(dossier / "jeu.txt"):
-        # [region:tokeniser-jeu]
-        entrainement, ecartes = tokeniser_jeu(jeu["train"], tokenizer, LONGUEUR_MAX)
-        print(entrainement)
-        ecartees = accorder(len(ecartes), "conversation écartée",
-                            "conversations écartées")
-        print(f"Limite {LONGUEUR_MAX} jetons : {ecartees}.")
-        _, ecartes = tokeniser_jeu(jeu["train"], tokenizer, 128)
-        print(f"Limite 128 jetons : {accorder(len(ecartes), 'écartée', 'écartées')}"
-              ", dont :")
-        for index, nb_jetons in ecartes[:3]:
-            print(f"  exemple n° {index} : {nb_jetons} jetons")
-        # [fin:tokeniser-jeu]
-    with capturer(dossier / "labels.txt"):
-        # [region:labels]
-        dialogue = next(e["messages"] for e in jeu["train"]
-                        if e["source"] == "chat" and len(e["messages"]) == 5)
-        exemple = tokeniser_conversation(tokenizer, dialogue)
-        comptes = sum(e != IGNORE for e in exemple["labels"])
-        print(f"{len(exemple['input_ids'])} jetons, dont {comptes} dans la perte")
-        masque = tokenizer.apply_chat_template(
-            dialogue, tokenize=True, return_dict=True,
-            return_assistant_tokens_mask=True)["assistant_masks"]
-        print(f"return_assistant_tokens_mask : {sum(masque)} jeton marqué")
-        # [fin:labels]
-    html_labels = jetons.vue_html_labels(tokenizer, exemple)
-    (dossier / "labels.html").write_text(html_labels, encoding="utf-8")
-    lots.produire_sorties_lots(dossier, tokenizer, jeu, entrainement)
-
-
 def main(argv=None):
     from transformers import AutoTokenizer
 
-    from tutorial_code.lots import gaspillage_padding
     from tutorial_code.modeles import preparer_modele_embarque
     from tutorial_code.pretraitement import LONGUEUR_MAX, charger_jeu
 
     parser = creer_parser(
         prog="python -m tutorial_code.tokenisation",
         description="Tokenise les conversations de Vitrexpress Auto avec le "
-                    "tokenizer du modèle embarqué : exemples trop longs, part de "
-                    "remplissage selon la mise en lots.")
+                    "tokenizer du modèle embarqué : jetons comptés dans la perte, "
+                    "exemples trop longs (la mise en lots : python -m "
+                    "tutorial_code.lots).")
     parser.add_argument("--rapide", action="store_true",
                         help="la conversation de démonstration seulement "
                              "(pour les tests)")
@@ -279,9 +168,6 @@ def main(argv=None):
         jeu, ecartes = tokeniser_jeu(charger_jeu()["train"], tokenizer, LONGUEUR_MAX)
         print(f"Entraînement : {len(jeu)} exemples gardés, {len(ecartes)} écartés "
               f"(plus de {LONGUEUR_MAX} jetons).")
-        parts = gaspillage_padding(jeu["longueur"], 8, LONGUEUR_MAX)
-        for nom, part in parts.items():
-            print(f"  {nom:40s} {part:6.1%}")
     return 0
 
 

@@ -6,46 +6,58 @@ interprètent une mesure sont choisies ici, d'après la mesure.
 """
 
 import json
-
-from tutorial_code.lots import ecrire_tableau
-from tutorial_code.sorties import capturer
-
-ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
-
-# [region:imports]
 import os
-import random
 import shutil
-import time
-from dataclasses import replace
 
-import bm25s
 import torch
-from transformers import TextStreamer
 
+from construction.ecrire import capturer, ecrire_tableau
+from tutorial_code import RACINE
 from tutorial_code.assistant import (
-    DOSSIER_ASSISTANTS, K_FICHES, RECETTE_RAG, REPONSE_INCONNUE, assistant_par_defaut,
-    charger_hors_sujet, conversation_rag, conversations_generales, dit_ne_pas_savoir,
-    discuter, donnees_assistant, entrainer_assistant, mesurer, preparer_gabarit,
-    prompt_avec_fiches, questions_clavier, repondre, tokeniser)
-from tutorial_code.entrainement import (ConfigEntrainement, appliquer_methode,
-                                        entrainer, perte_moyenne, planifier)
-from tutorial_code.evaluation import contient_faits, questions_validation
-from tutorial_code.modeles import (MODELE_BASE, MODELE_EMBARQUE, RACINE,
-                                   charger_modele, choisir_device_dtype)
+    DOSSIER_ASSISTANTS,
+    K_FICHES,
+    REPONSE_INCONNUE,
+    charger_hors_sujet,
+    conversations_generales,
+    discuter,
+    donnees_assistant,
+    entrainer_assistant,
+    mesurer,
+    preparer_gabarit,
+    repondre,
+)
+from tutorial_code.entrainement import (
+    ConfigEntrainement,
+    perte_moyenne,
+)
+from tutorial_code.evaluation import questions_validation
+from tutorial_code.modeles import (
+    MODELE_BASE,
+    MODELE_EMBARQUE,
+    charger_modele,
+)
 from tutorial_code.nombres import accorder, formater, pourcent
-from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
-                                        charger_questions_test)
-from tutorial_code.recherche import (MOTS_VIDES, RACINISEUR, IndexFiches,
-                                     calibrer_seuil, documents_fiche, index_entreprise,
-                                     questions_par_fait, racines, rappel_recherche,
-                                     sans_accents)
+from tutorial_code.pretraitement import (
+    PROMPT_SYSTEME,
+    charger_fiche,
+    charger_jeu,
+    charger_questions_test,
+)
+from tutorial_code.recherche import (
+    calibrer_seuil,
+    documents_fiche,
+    index_entreprise,
+    questions_par_fait,
+    racines,
+    rappel_recherche,
+)
 from tutorial_code.runner import BasicModelRunner
 from tutorial_code.tokenisation import tokeniser_conversation
 
+# [region:dossiers]
 RAPIDE = os.environ.get("AFFINAGE_RAPIDE") == "1"  # tests : quelques pas
 TRAVAIL = DOSSIER_ASSISTANTS  # _travail/assistants (-rapide en mode rapide)
-# [fin:imports]
+# [fin:dossiers]
 
 NOMS = {MODELE_EMBARQUE: "SmolLM2-135M-Instruct", MODELE_BASE: "Gemma 3 270M"}
 

@@ -6,8 +6,8 @@ cellules importent et appellent le code de ``tutorial_code`` : aucune seconde
 copie du code. Cette extension ajoute trois choses :
 
 * le noyau : « python3 » doit lancer le Python qui construit le site (celui de
-  ``.venv/``), sinon la construction s'arrête en le disant ; la racine du dépôt
-  est ajoutée à ``PYTHONPATH`` pour que le noyau importe ``tutorial_code`` ;
+  ``.venv/``, où le projet est installé : il importe ``tutorial_code``), sinon
+  la construction s'arrête en le disant ;
 * le téléchargement : chaque carnet est converti en ``.ipynb`` dans
   ``docs/_sorties/carnets/`` (ignoré par git), que les pages proposent avec le
   rôle ``download`` ; le fichier n'est réécrit que s'il change ;
@@ -19,9 +19,7 @@ copie du code. Cette extension ajoute trois choses :
 """
 
 import ast
-import hashlib
 import json
-import os
 import sys
 from contextlib import suppress
 from pathlib import Path
@@ -100,10 +98,10 @@ def empreinte_carnet(chemin, racine, dossier_sorties):
 
     Les fichiers de ``tutorial_code`` qu'il importe (récursivement, comme pour
     les sorties des pages), plus ``<dossier_sorties>/<chapitre>/.empreinte``,
-    l'empreinte que ``tutorial_code.sorties`` a calculée pour son chapitre
+    l'empreinte que ``construction.sorties`` a calculée pour son chapitre
     (code et données ; elle change aussi quand le chapitre est réentraîné).
     """
-    from tutorial_code.sorties import modules_utilises
+    from construction.sorties import empreinte_fichiers, modules_utilises
 
     racine = Path(racine)
     fichiers = set()
@@ -111,13 +109,10 @@ def empreinte_carnet(chemin, racine, dossier_sorties):
         fichier = racine / (module.replace(".", "/") + ".py")
         if fichier.exists():
             fichiers |= modules_utilises(fichier, set(fichiers))
-    h = hashlib.sha256()
-    for fichier in sorted(fichiers):
-        h.update(str(fichier.relative_to(racine)).encode())
-        h.update(fichier.read_bytes())
     temoin = Path(dossier_sorties) / Path(chemin).stem / ".empreinte"
-    h.update(temoin.read_bytes() if temoin.exists() else b"(sans sorties)")
-    return h.hexdigest()
+    return empreinte_fichiers(
+        sorted(fichiers), racine,
+        temoin.read_bytes() if temoin.exists() else b"(sans sorties)")
 
 
 def verifier_noyau(nom):
@@ -145,13 +140,6 @@ def verifier_noyau(nom):
             f"tutorial_code. Retirez ce noyau ({spec.resource_dir}) ou lancez la "
             "construction avec JUPYTER_PREFER_ENV_PATH=1.")
     return commande
-
-
-def preparer_noyau(app, config):
-    """config-inited : le noyau importera tutorial_code depuis la racine."""
-    racine = str(Path(app.confdir).resolve())
-    chemins = [racine, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(c for c in chemins if c))
 
 
 def convertir_carnets(app):
@@ -205,7 +193,6 @@ def carnets_a_reexecuter(app, env, added, changed, removed):
 
 
 def setup(app):
-    app.connect("config-inited", preparer_noyau)
     app.connect("builder-inited", convertir_carnets)
     app.connect("env-get-outdated", carnets_a_reexecuter)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

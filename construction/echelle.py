@@ -4,44 +4,35 @@ Chaque bloc ``# [region:…]`` est montré tel quel dans la page ; ce qu'il
 affiche est capturé dans ``docs/_sorties/echelle/``.
 """
 
-from matplotlib.figure import Figure
-
-from tutorial_code.affinage import RECETTE
-from tutorial_code.lots import ecrire_tableau
-from tutorial_code.nombres import pourcent
-from tutorial_code.sorties import capturer
-
-ENTREES = ["data/brut/*"]  # pour le cache des sorties de la page
-
-# [region:imports]
-import contextlib
 import json
-import math
-import os
 import subprocess
 import sys
-import time
 
-import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
+from matplotlib.figure import Figure
 from transformers import AutoTokenizer
 
-from tutorial_code.echelle import (llama2_13b, memoire_par_gpu, memoire_qlora,
-                                   tableau_changements, tableau_par_gpu,
-                                   texte_tableau)
-from tutorial_code.echelle_ddp import part_du_rang, total_global
+from construction.ecrire import capturer, ecrire_tableau
+from tutorial_code.echelle import (
+    llama2_13b,
+    memoire_par_gpu,
+    memoire_qlora,
+    tableau_changements,
+    tableau_par_gpu,
+    texte_tableau,
+)
 from tutorial_code.echelle_un_gpu import (
-    LLAMA2_7B_CHAT, CudaIndisponible, charger_qlora, mesurer_dans_un_processus,
-    pic_octets, repartir_du_niveau_actuel, rss_octets, verifier_cuda)
-from tutorial_code.entrainement import (ConfigEntrainement, facteur_lr,
-                                        jetons_comptes, perte_somme, planifier)
-from tutorial_code.lots import collate_packing
-from tutorial_code.memoire import (compter_lora, compter_parametres, dimensions,
-                                   formater, llama2_7b, memoire_entrainement)
+    CudaIndisponible,
+    charger_qlora,
+    mesurer_dans_un_processus,
+    verifier_cuda,
+)
+from tutorial_code.memoire import (
+    compter_parametres,
+    llama2_7b,
+)
 from tutorial_code.modeles import preparer_modele_embarque
-from tutorial_code.recette import preparer_exemples
-# [fin:imports]
+from tutorial_code.nombres import formater, pourcent
+from tutorial_code.recette import RECETTE, preparer_exemples
 
 
 def figure_checkpointing(mesures, chemin):

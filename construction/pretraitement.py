@@ -2,59 +2,57 @@
 
 :func:`produire_sorties` exécute, dans l'ordre de la page, le code qu'elle
 montre (les régions marquées ci-dessous) et écrit ce qu'il affiche dans le
-dossier des sorties. Exécutable : ``python -m tutorial_code.pretraitement_page
-DOSSIER`` (la construction passe par ``python -m tutorial_code.sorties``).
+dossier des sorties. Exécutable : ``python -m construction.pretraitement
+DOSSIER`` (la construction passe par ``python -m construction.sorties``).
 """
 
 import contextlib
 import statistics
 import time
-
-import matplotlib
-
-matplotlib.use("Agg")  # pas d'écran : on écrit des PNG
-import matplotlib.pyplot as plt  # noqa: E402
-
-from tutorial_code.pretraitement import ENTREES, RACINE  # noqa: E402,F401
-from tutorial_code.aide import creer_parser  # noqa: E402
-from tutorial_code.sorties import capturer  # noqa: E402
-
-# Les imports de la page : tout ce qu'il faut pour exécuter ses blocs, copiés
-# dans l'ordre, dans une seule session Python (certains ne servent qu'à eux).
-# [region:imports]
-import csv
-import html
-import io
-import json
-import os
-import re
-import shutil
-import unicodedata
 from pathlib import Path
 from textwrap import shorten
 
 import datasets
+from matplotlib.figure import Figure
 
-from tutorial_code.mauvaises_entrees import essayer_mauvaises_entrees
-from tutorial_code.nettoyage import texte_utilisateur
+from construction.ecrire import (
+    capturer,
+    ecrire_tableau,
+)
+from tutorial_code import RACINE
+from tutorial_code.aide import creer_parser
+from tutorial_code.mauvaises_entrees import (
+    bilan,
+    essayer_mauvaises_entrees,
+)
+from tutorial_code.nettoyage import (
+    ETAPES,
+    jaccard,
+    nettoyer_texte,
+    texte_utilisateur,
+    trigrammes,
+)
 from tutorial_code.nombres import accorder, formater
 from tutorial_code.pretraitement import (
-    BRUT, DOSSIER_TRAVAIL, ETAPES_COMPTES, charger_fiche, charger_questions_test,
-    charger_tokenizer, compter, empreinte_entrees, main)
+    BRUT,
+    ROLES_ENTREPRISE,
+    charger_jeu,
+    charger_questions_test,
+    charger_tokenizer,
+    compter_jetons,
+    main,
+    preparer_entreprise,
+)
 from tutorial_code.pretraitement_lecture import (
-    ROLES_STANDARD, TRADUCTIONS_JSON, ErreurChamp, ErreurEntree, analyser_roles,
-    detecter_schema, extraire_messages, lire_texte, rejet, relatif)
-# [fin:imports]
-
-# Ce que la page montre en entier (fonctions, réglages) vient de leurs modules.
-from tutorial_code.nettoyage import (  # noqa: E402
-    ETAPES, jaccard, nettoyer_texte, trigrammes)
-from tutorial_code.pretraitement import (  # noqa: E402
-    ROLES_ENTREPRISE, charger_jeu, compter_jetons, preparer_entreprise)
-from tutorial_code.pretraitement_lecture import (  # noqa: E402
-    lire_csv, lire_jsonl, valider_messages)
-from tutorial_code.lots import ecrire_tableau  # noqa: E402
-from tutorial_code.mauvaises_entrees import bilan  # noqa: E402
+    ROLES_STANDARD,
+    ErreurChamp,
+    analyser_roles,
+    detecter_schema,
+    extraire_messages,
+    lire_csv,
+    lire_jsonl,
+    valider_messages,
+)
 
 
 def table_rst(entetes, lignes):
@@ -102,7 +100,8 @@ def tableau_statistiques(stats):
 
 def figure_statistiques(stats, chemin):
     """Histogramme des longueurs par rôle ; tours par conversation."""
-    fig, (gauche, droite) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))  # sans pyplot : aucun écran requis
+    gauche, droite = fig.subplots(1, 2)
     plus_long = max(v for longueurs, _ in stats.values()
                     for valeurs in longueurs.values() for v in valeurs)
     bornes = range(0, plus_long + 10, 10)  # les mêmes classes pour les deux rôles
@@ -119,7 +118,6 @@ def figure_statistiques(stats, chemin):
                title="Tours par conversation du support", xticks=valeurs)
     fig.tight_layout()
     fig.savefig(chemin, dpi=100)
-    plt.close(fig)
 
 
 def avant_apres(textes):
@@ -297,7 +295,7 @@ def litteral(message):
 
 
 def principal(argv=None):
-    parser = creer_parser("python -m tutorial_code.pretraitement_page",
+    parser = creer_parser("python -m construction.pretraitement",
                           "Produit les sorties de la page « Prétraitement ».")
     parser.add_argument("dossier", help="dossier où écrire textes, tableaux, figure")
     produire_sorties(Path(parser.parse_args(argv).dossier))

@@ -5,58 +5,46 @@ affiche est capturé dans ``docs/_sorties/entrainement/``.
 """
 
 import json
-
-from matplotlib.figure import Figure
-
-from tutorial_code.sorties import capturer
-
-ENTREES = ["data/brut/*", "data/test/*"]  # pour le cache des sorties de la page
-
-# [region:imports]
-import json
 import math
-import os
-import re
 import shutil
-import time
-import unicodedata
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from datasets import Dataset
-from peft import LoraConfig, get_peft_model
-from safetensors.torch import load_file
-from tqdm.auto import tqdm
-from transformers import (AutoConfig, DataCollatorWithFlattening, Trainer,
-                          TrainingArguments)
+from matplotlib.figure import Figure
+from transformers import (
+    AutoConfig,
+)
 
-from tutorial_code.affinage import RECETTE, evaluer, executer
-from tutorial_code.entrainement import (CIBLES_LORA, ConfigEntrainement,
-                                        PointDeRepriseIncompatible, appliquer_methode,
-                                        contexte_calcul, jetons_comptes, perte_moyenne,
-                                        perte_somme, planifier, ranger_reprise,
-                                        sauver_reprise)
+from construction.ecrire import capturer
+from tutorial_code.affinage import DOSSIER_MODELE, executer
+from tutorial_code.entrainement import (
+    ConfigEntrainement,
+    perte_somme,
+)
 from tutorial_code.entrainement_trainer import perte_premier_lot
-from tutorial_code.evaluation import (classer_erreurs, contient_faits,
-                                      exemples_generaux, questions_validation)
+from tutorial_code.evaluation import (
+    classer_erreurs,
+    contient_faits,
+)
 from tutorial_code.lots import collate_packing
-from tutorial_code.memoire import (MODULES_LINEAIRES, afficher_tableau, compter_lora,
-                                   compter_parametres, dimensions, llama2_7b,
-                                   tableau_memoire)
-from tutorial_code.modeles import (MODELE_EMBARQUE, RACINE, charger_modele,
-                                   choisir_device_dtype, preparer_modele_embarque)
-from tutorial_code.nombres import accorder, formater, pourcent
-from tutorial_code.pretraitement import (PROMPT_SYSTEME, charger_fiche, charger_jeu,
-                                        charger_questions_test)
-from tutorial_code.recette import conversation, preparer_exemples
+from tutorial_code.memoire import (
+    afficher_tableau,
+    compter_lora,
+    compter_parametres,
+    dimensions,
+    llama2_7b,
+    tableau_memoire,
+)
+from tutorial_code.modeles import (
+    charger_modele,
+    preparer_modele_embarque,
+)
+from tutorial_code.nombres import formater, pourcent
+from tutorial_code.pretraitement import (
+    PROMPT_SYSTEME,
+    charger_fiche,
+)
+from tutorial_code.recette import preparer_exemples
 from tutorial_code.runner import BasicModelRunner
-
-# Ignoré par git ; le mode rapide (tests) n'écrase jamais le modèle de la construction.
-DOSSIER_MODELE = RACINE / "_travail" / (
-    "assistant-rapide" if os.environ.get("AFFINAGE_RAPIDE") == "1" else "assistant")
-# [fin:imports]
 
 
 def tracer_courbe(historique, chemin):

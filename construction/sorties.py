@@ -1,31 +1,29 @@
 """Produire les sorties des pages (textes, tableaux, figures) pendant la construction.
 
-Chaque chapitre a un module de ``tutorial_code`` qui définit
-``produire_sorties(dossier)`` : ``<chapitre>_page.py`` s'il existe, sinon
-``<chapitre>.py``. Il exécute le code montré par la page et écrit ce qu'il
-affiche dans ``docs/_sorties/<chapitre>/`` (ignoré par git), d'où la page
-l'inclut. Rien n'est collé à la main.
+Chaque chapitre du registre (``construction.chapitres``) a un producteur, un
+module qui définit ``produire_sorties(dossier)`` : il exécute le code montré par
+la page et écrit ce qu'il affiche dans ``docs/_sorties/<chapitre>/`` (ignoré
+par git), d'où la page l'inclut. Rien n'est collé à la main.
 
 Un cache évite de tout recalculer : l'empreinte d'un chapitre est le SHA-256 du
-code des modules de ``tutorial_code`` qu'il importe, des fichiers de données
-qu'il déclare (``ENTREES``) et du mode rapide (``AFFINAGE_RAPIDE``, pour que
-des sorties de test ne passent jamais pour celles de la construction). Si elle
-n'a pas changé, on ne refait rien.
+code des modules qu'importe son producteur (``tutorial_code`` et
+``construction``, récursivement), des fichiers de données qu'il déclare
+(``entrees`` au registre) et du mode rapide (``AFFINAGE_RAPIDE``, pour que des
+sorties de test ne passent jamais pour celles de la construction). Si elle n'a
+pas changé, on ne refait rien.
 
 Chaque chapitre s'exécute dans son propre processus : la mémoire d'un chapitre
 est rendue au système avant le suivant, et le pic de mémoire résidente de
 chacun se mesure à part (``memoire.json``, et le tableau ``construction.rst``
 que la page d'accueil inclut).
 
-Exécutable : ``python -m tutorial_code.sorties [chapitre ...] [--forcer]``.
+Exécutable : ``python -m construction.sorties [chapitre ...] [--forcer]``.
 """
 
 import argparse
 import ast
-import contextlib
 import hashlib
 import importlib
-import io
 import json
 import os
 import resource
@@ -35,48 +33,19 @@ import sys
 import time
 from pathlib import Path
 
+from construction.chapitres import NOMS as CHAPITRES
+from construction.chapitres import PAR_NOM
+from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder, formater
 
-RACINE = Path(__file__).resolve().parent.parent
 DOSSIER_SORTIES = RACINE / "docs" / "_sorties"
-
-# Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
-CHAPITRES = ["introduction", "pretraitement", "tokenisation", "entrainement",
-             "recherche", "echelle"]
-# Le document Sphinx de chaque chapitre (deux noms gardent leur majuscule).
-PAGES = {c: {"pretraitement": "Pretraitement", "entrainement": "Entrainement"}
-         .get(c, c) for c in CHAPITRES}
-
-
-class Tee(io.TextIOBase):
-    """Écrit à la fois dans un fichier et dans la console."""
-
-    def __init__(self, *flux):
-        self.flux = flux
-
-    def write(self, texte):
-        for f in self.flux:
-            f.write(texte)
-        return len(texte)
-
-    def flush(self):
-        for f in self.flux:
-            f.flush()
-
-
-@contextlib.contextmanager
-def capturer(chemin):
-    """Tout ce que le bloc affiche (print) va aussi dans le fichier ``chemin``."""
-    chemin = Path(chemin)
-    chemin.parent.mkdir(parents=True, exist_ok=True)
-    with open(chemin, "w", encoding="utf-8") as fichier:
-        with contextlib.redirect_stdout(Tee(sys.stdout, fichier)):
-            yield
+PAQUETS = ("tutorial_code", "construction")  # ce que suit l'empreinte
 
 
 def modules_utilises(fichier, vus=None):
-    """Les fichiers de ``tutorial_code`` que ``fichier`` importe, récursivement."""
+    """``fichier`` et les fichiers de ``tutorial_code`` et de ``construction``
+    qu'il importe, récursivement."""
     vus = set() if vus is None else vus
     vus.add(fichier)
     for noeud in ast.walk(ast.parse(fichier.read_text(encoding="utf-8"))):
@@ -86,22 +55,53 @@ def modules_utilises(fichier, vus=None):
         elif isinstance(noeud, ast.Import):
             noms = [a.name for a in noeud.names]
         for nom in noms:
-            if nom.startswith("tutorial_code."):
+            if nom.split(".")[0] in PAQUETS:
                 dep = RACINE / (nom.replace(".", "/") + ".py")
                 if dep.exists() and dep not in vus:
                     modules_utilises(dep, vus)
     return vus
 
 
-def empreinte(module):
-    """SHA-256 du code de ``tutorial_code`` utilisé par ``module`` et de ses entrées."""
-    fichiers = sorted(modules_utilises(Path(module.__file__)))
-    for motif in getattr(module, "ENTREES", []):
+def fichier_du_module(nom):
+    """Le fichier source d'un module du dépôt (``construction.recherche``)."""
+    return RACINE / (nom.replace(".", "/") + ".py")
+
+
+def fichiers_du_chapitre(chapitre):
+    """Les fichiers dont dépendent les sorties de ``chapitre`` : le code
+    qu'exécute son producteur, puis ses fichiers d'entrée."""
+    info = PAR_NOM[chapitre]
+    fichiers = sorted(modules_utilises(fichier_du_module(info.producteur)))
+    for motif in info.entrees:
         fichiers += sorted(RACINE.glob(motif))
-    h = hashlib.sha256(os.environ.get("AFFINAGE_RAPIDE", "0").encode())
+    return fichiers
+
+
+def chapitres_dependants(fichier):
+    """Les chapitres à recalculer si ``fichier`` change (chemin relatif à la
+    racine ou absolu), dans l'ordre du registre."""
+    cible = (RACINE / fichier).resolve()
+    return [c for c in CHAPITRES if cible in fichiers_du_chapitre(c)]
+
+
+def empreinte(chapitre):
+    """SHA-256 du code qu'exécute le producteur de ``chapitre``, de ses
+    entrées et du mode rapide."""
+    fichiers = fichiers_du_chapitre(chapitre)
+    return empreinte_fichiers(fichiers, RACINE,
+                              os.environ.get("AFFINAGE_RAPIDE", "0").encode())
+
+
+def empreinte_fichiers(fichiers, racine, *autres):
+    """SHA-256 des chemins (relatifs à ``racine``) et du contenu de
+    ``fichiers``, puis des octets ``autres`` : l'empreinte des caches de la
+    construction (sorties des chapitres, carnets)."""
+    h = hashlib.sha256()
     for f in fichiers:
-        h.update(str(f.relative_to(RACINE)).encode())
-        h.update(f.read_bytes())
+        h.update(str(Path(f).relative_to(racine)).encode())
+        h.update(Path(f).read_bytes())
+    for octets in autres:
+        h.update(octets)
     return h.hexdigest()
 
 
@@ -156,18 +156,6 @@ def decrire_machine(duree):
             "même.\n")
 
 
-def fichier_du_chapitre(chapitre):
-    """``tutorial_code/<chapitre>_page.py`` s'il existe, sinon ``<chapitre>.py``."""
-    page = RACINE / "tutorial_code" / f"{chapitre}_page.py"
-    return page if page.exists() else page.with_name(f"{chapitre}.py")
-
-
-def module_du_chapitre(chapitre):
-    """Le module qui produit les sorties du chapitre (voir ``fichier_du_chapitre``)."""
-    nom = fichier_du_chapitre(chapitre).stem
-    return importlib.import_module(f"tutorial_code.{nom}")
-
-
 def pic_memoire_mio():
     """Le plus haut niveau de mémoire résidente (Mio) atteint par ce processus
     et par le plus gros de ses sous-processus terminés.
@@ -191,16 +179,16 @@ def a_jour(chapitre, cle=None):
     actuels : ``cle`` (son empreinte, calculée si absente) est celle de leur
     production."""
     temoin = DOSSIER_SORTIES / chapitre / ".empreinte"
-    cle = cle or empreinte(module_du_chapitre(chapitre))
+    cle = cle or empreinte(chapitre)
     return temoin.exists() and temoin.read_text() == cle
 
 
 def produire(chapitre, forcer=False):
     """Exécute le chapitre, dans ce processus, si son code ou ses données ont
     changé."""
-    module = module_du_chapitre(chapitre)
+    module = importlib.import_module(PAR_NOM[chapitre].producteur)
     dossier = DOSSIER_SORTIES / chapitre
-    cle = empreinte(module)
+    cle = empreinte(chapitre)
     if not forcer and a_jour(chapitre, cle):
         print(f"[sorties] {chapitre} : à jour (cache)")
         return False
@@ -229,7 +217,7 @@ def produire_a_part(chapitre, forcer=False):
     if not forcer and a_jour(chapitre):
         print(f"[sorties] {chapitre} : à jour (cache)")
         return False
-    commande = [sys.executable, "-m", "tutorial_code.sorties", chapitre,
+    commande = [sys.executable, "-m", "construction.sorties", chapitre,
                 "--forcer", "--sans-tableau"]
     code = subprocess.run(commande).returncode
     if code != 0:
@@ -257,11 +245,11 @@ def ecrire_tableau_construction(chemin):
     if not mesures:
         return
     pic, chapitre = max((m["pic_mio"], c) for c, m in mesures.items())
-    lignes = [f"   * - :doc:`{PAGES[c]}`\n     - {formater(m['duree_s'], 0)} s\n"
+    lignes = [f"   * - :doc:`{PAR_NOM[c].page}`\n     - {formater(m['duree_s'], 0)} s\n"
               f"     - {gio(m['pic_mio'])}" for c, m in mesures.items()]
     texte = (
         f"La construction de ce site a demandé au plus {gio(pic)} de mémoire "
-        f"résidente (chapitre :doc:`{PAGES[chapitre]}`). Chaque chapitre "
+        f"résidente (chapitre :doc:`{PAR_NOM[chapitre].page}`). Chaque chapitre "
         "s'exécute dans son propre processus, qui rend sa mémoire en se terminant.\n\n"
         ".. list-table:: Durée et pic de mémoire de chaque chapitre "
         "(le plus gros de ses processus)\n   :header-rows: 1\n\n"
@@ -274,7 +262,7 @@ def ecrire_tableau_construction(chemin):
 
 def main(argv=None):
     parser = creer_parser(
-        prog="python -m tutorial_code.sorties",
+        prog="python -m construction.sorties",
         description="Produit les sorties des pages du guide (avec cache).")
     parser.add_argument("chapitres", nargs="*", default=CHAPITRES,
                         help=f"parmi : {', '.join(CHAPITRES)} (défaut : tous)")

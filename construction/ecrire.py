@@ -1,0 +1,46 @@
+"""Écrire les sorties d'une page : ce qu'un bloc affiche, les tableaux."""
+
+import contextlib
+import io
+import sys
+from pathlib import Path
+
+
+class Tee(io.TextIOBase):
+    """Écrit à la fois dans un fichier et dans la console."""
+
+    def __init__(self, *flux):
+        self.flux = flux
+
+    def write(self, texte):
+        for f in self.flux:
+            f.write(texte)
+        return len(texte)
+
+    def flush(self):
+        for f in self.flux:
+            f.flush()
+
+
+@contextlib.contextmanager
+def capturer(chemin):
+    """Tout ce que le bloc affiche (print) va aussi dans le fichier ``chemin``."""
+    chemin = Path(chemin)
+    chemin.parent.mkdir(parents=True, exist_ok=True)
+    with open(chemin, "w", encoding="utf-8") as fichier:
+        with contextlib.redirect_stdout(Tee(sys.stdout, fichier)):
+            yield
+
+
+def ecrire_tableau(chemin, entetes, lignes, titre=None):
+    """Un tableau reStructuredText (``list-table``) que la page inclut.
+
+    Le fichier n'est réécrit que s'il change : Sphinx ne reconstruit alors pas
+    la page qui l'inclut."""
+    texte = f".. list-table::{' ' + titre if titre else ''}\n   :header-rows: 1\n\n"
+    for ligne in [entetes] + lignes:
+        texte += "".join(f"   {'*' if k == 0 else ' '} - {c}\n"
+                         for k, c in enumerate(ligne))
+    chemin = Path(chemin)
+    if not chemin.exists() or chemin.read_text(encoding="utf-8") != texte:
+        chemin.write_text(texte, encoding="utf-8")
