@@ -38,10 +38,8 @@ nb_execution_mode = "cache"
 nb_execution_cache_path = str(RACINE / ".jupyter_cache")
 nb_execution_raise_on_error = True
 
-# Carnets : un notebook par chapitre (docs/carnets/*.md, MyST), exécuté avec le
-# cache ci-dessus ; construction/extensions/carnets.py vérifie le noyau, écrit
-# les .ipynb à télécharger et réexécute un carnet quand le code qu'il appelle
-# change.
+# Carnets : le notebook de chaque chapitre, tiré de sa page et exécuté (mode
+# rapide, avec cache) par construction/extensions/carnets.py.
 extensions.append("construction.extensions.carnets")
 nb_execution_timeout = 300  # secondes par cellule, sur deux cœurs partagés
 nb_execution_show_tb = True  # la trace d'une cellule en échec, dans le journal

@@ -21,7 +21,6 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-# [region:imports]
 import datasets
 
 from tutorial_code import RACINE
@@ -46,8 +45,6 @@ from tutorial_code.pretraitement_lecture import (
     relatif,
     valider_messages,
 )
-
-# [fin:imports]
 
 BRUT, TEST = RACINE / "data" / "brut", RACINE / "data" / "test"
 DOSSIER_TRAVAIL = RACINE / "_travail" / "donnees"
@@ -379,7 +376,7 @@ def main(argv=None):
     parser.add_argument("--validation", type=float, default=PART_VALIDATION,
                         metavar="PART",
                         help="part mise de côté pour la validation (défaut : "
-                             f"{PART_VALIDATION})".replace(".", ","))
+                             f"{formater(PART_VALIDATION, 1)})")
     args = parser.parse_args(argv)
     extraire = None
     try:

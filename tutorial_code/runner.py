@@ -11,14 +11,11 @@ Exécutable : ``python -m tutorial_code.runner "Votre question"``.
 """
 
 
-# [region:imports]
 import torch
 from transformers import GenerationConfig
 
 from tutorial_code.aide import creer_parser
 from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
-
-# [fin:imports]
 
 
 # [region:runner]

@@ -15,6 +15,7 @@ la construction : le lecteur ne pourrait pas exécuter la page.
 import ast
 import builtins
 import re
+import symtable
 import sys
 from pathlib import Path
 
@@ -43,19 +44,21 @@ def blocs_montres(texte_rst, dossier, config):
 
 
 def noms_lus_et_lies(code):
-    """Les noms que ``code`` lit, et ceux qu'il définit (n'importe où)."""
-    lus, lies = set(), set()
-    for n in ast.walk(ast.parse(code)):
-        if isinstance(n, ast.Name):
-            (lus if isinstance(n.ctx, ast.Load) else lies).add(n.id)
-        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            lies.add(n.name)
-        elif isinstance(n, ast.arg):
-            lies.add(n.arg)
-        elif isinstance(n, ast.alias):
-            lies.add((n.asname or n.name).split(".")[0])
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            lies.add(n.name)
+    """Les noms globaux que ``code`` lit, et ceux qu'il définit au niveau du
+    module. Les portées comptent (``symtable``) : un paramètre ou un import
+    dans une fonction reste local à cette fonction."""
+    table = symtable.symtable(code, "<bloc>", "exec")
+    lies = {s.get_name() for s in table.get_symbols()
+            if s.is_assigned() or s.is_imported()}
+    lus = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+
+    def parcourir(t):
+        for enfant in t.get_children():
+            lus.update(s.get_name() for s in enfant.get_symbols()
+                       if s.is_referenced() and s.is_global())
+            parcourir(enfant)
+
+    parcourir(table)
     return lus, lies
 
 
@@ -143,17 +146,17 @@ def ecrire_imports(imports):
 def imports_de_la_page(texte_rst, dossier, racine, config):
     """``(code, fichiers, erreurs)`` : le bloc d'imports des blocs montrés."""
     blocs = list(blocs_montres(texte_rst, dossier, config))
+    # Dans l'ordre de la page : un nom lu par un bloc avant qu'un bloc (celui-ci
+    # ou un précédent) le définisse doit venir des imports.
     lies, besoins = set(dir(builtins)), {}
     for fichier, code in blocs:
         lus, definis = noms_lus_et_lies(code)
         lies |= definis
-        for nom in lus:
+        for nom in lus - lies:
             besoins.setdefault(nom, fichier)  # le premier bloc qui le lit
     fichiers = list(dict.fromkeys(f for f, _ in blocs))
     imports, erreurs = set(), []
     for nom, fichier in sorted(besoins.items()):
-        if nom in lies:
-            continue
         # D'abord le module du bloc qui lit le nom, puis les autres de la page.
         for source in [fichier] + [f for f in fichiers if f != fichier]:
             imp = liaisons(source, racine).get(nom)
