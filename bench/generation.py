@@ -1,10 +1,15 @@
-"""Banc d'essai de la génération : par lots contre prompt par prompt, chargement.
+"""Banc d'essai de la génération : par lots contre prompt par prompt, chargement,
+discussion.
 
 * ``BasicModelRunner.predict`` sur 8 prompts d'un coup (un lot, remplissage à
   gauche) contre les mêmes 8 prompts l'un après l'autre : durée, jetons
   générés par seconde, réponses identiques ou non ;
 * le chargement du modèle embarqué depuis son cache safetensors, dans un
-  processus neuf (ce que vit l'utilisateur) : imports, puis ``charger_modele``.
+  processus neuf (ce que vit l'utilisateur) : imports, puis ``charger_modele`` ;
+* la discussion de l'assistant (``python -m tutorial_code.assistant
+  --discuter``) : pour une question, la recherche des fiches, le premier jeton
+  affiché, la réponse complète (les réglages de la discussion : glouton, au
+  plus 96 jetons).
 
 Décodage glouton en fp32 (le choix de ``choisir_device_dtype`` hors
 entraînement). Les jetons générés se comptent en retokenisant les réponses.
@@ -16,6 +21,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 
 from bench import commun
 from bench.commun import Chrono, facteur, nombre, pourcent
@@ -23,6 +29,10 @@ from bench.commun import Chrono, facteur, nombre, pourcent
 N_PROMPTS = 8
 CIBLE_LOT = 4.0  # le lot de 8 doit aller au moins 4 fois plus vite
 CIBLE_CHARGEMENT_S = 2.0
+N_QUESTIONS = 5  # questions de la discussion chronométrées (après une de chauffe)
+JETONS_DISCUSSION = 96  # comme tutorial_code.assistant.discuter
+CIBLE_PREMIER_JETON_S = 1.0
+CIBLE_REPONSE_S = 5.0
 
 
 def analyser_arguments(argv=None):
@@ -80,10 +90,12 @@ def mesurer(args):
     machine = commun.machine()
     prompts = [q["question"] for q in charger_questions_test()[:N_PROMPTS]]
     reglages = {
-        "modèle": "smollm2-135m-instruct, fp32, décodage glouton",
+        "modèle": "smollm2-135m-instruct, fp32, décodage glouton ; discussion : "
+                  "l'assistant retenu par la construction",
         "prompts": f"{len(prompts)} questions de test de Vitrexpress Auto, "
                    "avec le prompt système du guide",
-        "génération": f"au plus {jetons} jetons par réponse",
+        "génération": f"au plus {jetons} jetons par réponse (discussion : "
+                      f"{16 if args.rapide else JETONS_DISCUSSION})",
         "essais": f"{essais} par mesure, on garde la meilleure durée "
                   "(la médiane pour le chargement)",
         "mode": "rapide (chiffres indicatifs)" if args.rapide else "complet",
@@ -109,8 +121,121 @@ def mesurer(args):
     n_un = jetons_generes(runner.tokenizer, reponses_un)
     identiques = sum(a == b for a, b in zip(reponses_lot, reponses_un))
     longueurs = [jetons_generes(runner.tokenizer, [r]) for r in reponses_lot]
-    return section(reglages, machine, chargements, lot, un, n_lot, n_un,
-                   identiques, len(prompts), longueurs_lot=longueurs)
+    del runner
+    print("Discussion de l'assistant …", flush=True)
+    questions = [q["question"] for q in charger_questions_test()[
+        N_PROMPTS:N_PROMPTS + (2 if args.rapide else N_QUESTIONS)]]
+    discussion = mesurer_discussion(questions, 16 if args.rapide
+                                    else JETONS_DISCUSSION)
+    resultat = section(reglages, machine, chargements, lot, un, n_lot, n_un,
+                       identiques, len(prompts), longueurs_lot=longueurs)
+    tableau, cibles, remarque = section_discussion(*discussion)
+    resultat["tableaux"].append(tableau)
+    resultat["cibles"] += cibles
+    resultat["remarques"].append(remarque)
+    resultat["discussion"] = {"modele": discussion[0], "demarrage_s": discussion[1],
+                              "mesures": discussion[2]}
+    for c in cibles:
+        if c["atteinte"] is False:
+            resultat["remarques"].append(f"Le guide perd ici : {c['nom']} = "
+                                         f"{c['texte']} (visé {c['cible']}).")
+    return resultat
+
+
+class Chronometre:
+    """Un « streamer » de ``generate`` qui note l'instant de chaque jeton
+    généré (le premier appel de ``put`` reçoit l'invite : on l'ignore)."""
+
+    def __init__(self):
+        self.instants, self.invite_vue = [], False
+
+    def put(self, valeur):
+        if self.invite_vue:
+            self.instants.append(time.perf_counter())
+        self.invite_vue = True
+
+    def end(self):
+        pass
+
+
+def assistant_du_banc(system_prompt):
+    """``(runner, description)`` : l'assistant retenu par la construction du
+    site ; à défaut, Gemma 3 270M non affiné avec le même gabarit de tours
+    (même modèle, mêmes invites ; ses réponses peuvent aller jusqu'au bout
+    des jetons permis : le pire cas pour la durée)."""
+    from tutorial_code.assistant import assistant_par_defaut, preparer_gabarit
+    from tutorial_code.runner import BasicModelRunner
+
+    try:
+        dossier = assistant_par_defaut()
+    except FileNotFoundError:
+        dossier = None
+    if dossier is not None and (dossier / "adapter_config.json").exists():
+        return (BasicModelRunner(str(dossier), system_prompt=system_prompt,
+                                 verbeux=False), f"assistant affiné ({dossier.name})")
+    runner = BasicModelRunner("gemma3-270m", system_prompt=system_prompt,
+                              verbeux=False)
+    preparer_gabarit(runner.model, runner.tokenizer)
+    return runner, "gemma3-270m non affiné (aucun assistant entraîné ici)"
+
+
+def mesurer_discussion(questions, jetons):
+    """Chaque question comme dans ``--discuter`` : recherche, invite, génération
+    au fil des jetons. Renvoie ``(description, démarrage_s, mesures)``."""
+    import torch
+
+    from tutorial_code.assistant import K_FICHES, index_calibre, prompt_avec_fiches
+    from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_fiche
+
+    with Chrono() as demarrage:  # ce qu'attend l'utilisateur avant « Vous : »
+        runner, quoi = assistant_du_banc(PROMPT_SYSTEME)
+        index = index_calibre()
+    faits = {f["id"]: f["fait"] for f in charger_fiche()}
+    mesures = []
+    for i, question in enumerate([questions[0]] + questions):  # 1re : chauffe
+        debut = time.perf_counter()
+        trouves = index.chercher([question], K_FICHES)[0]
+        recherche = time.perf_counter() - debut
+        invite = runner.formater(prompt_avec_fiches(
+            question, [faits[j] for j, _ in trouves]))
+        ids = runner.tokenizer(invite, return_tensors="pt", add_special_tokens=False)
+        chrono = Chronometre()
+        with torch.inference_mode():
+            runner.model.generate(**ids, streamer=chrono, do_sample=False,
+                                  max_new_tokens=jetons,
+                                  pad_token_id=runner.tokenizer.pad_token_id)
+        fin = time.perf_counter()
+        if i > 0 and chrono.instants:
+            mesures.append({"recherche_s": recherche,
+                            "invite": ids["input_ids"].shape[1],
+                            "premier_jeton_s": chrono.instants[0] - debut,
+                            "reponse_s": fin - debut, "jetons": len(chrono.instants)})
+    return quoi, demarrage.duree, mesures
+
+
+def section_discussion(quoi, demarrage_s, mesures):
+    """Le tableau (médianes) et les deux cibles de la discussion."""
+    med = {cle: commun.mediane([m[cle] for m in mesures]) for cle in mesures[0]}
+    debit = sum(m["jetons"] for m in mesures) / sum(
+        m["reponse_s"] - m["premier_jeton_s"] for m in mesures)
+    tableau = {
+        "titre": f"Discussion de l'assistant ({quoi}), médianes sur "
+                 f"{len(mesures)} questions",
+        "entetes": ["recherche (ms)", "invite (jetons)", "premier jeton (s)",
+                    "réponse complète (s)", "jetons générés", "jetons/s"],
+        "lignes": [[nombre(1000 * med["recherche_s"], 1), round(med["invite"]),
+                    nombre(med["premier_jeton_s"], 2), nombre(med["reponse_s"], 2),
+                    round(med["jetons"]), nombre(debit, 1)]]}
+    cibles = [
+        commun.cible("discussion : premier jeton", med["premier_jeton_s"],
+                     f"{nombre(med['premier_jeton_s'], 2)} s",
+                     CIBLE_PREMIER_JETON_S, sens="<", unite=" s"),
+        commun.cible("discussion : réponse complète", med["reponse_s"],
+                     f"{nombre(med['reponse_s'], 2)} s", CIBLE_REPONSE_S,
+                     sens="<", unite=" s")]
+    remarque = (f"Discussion : {nombre(demarrage_s, 1)} s de démarrage (modèle, "
+                "index et seuil de la recherche), une fois par session.")
+    return tableau, cibles, remarque
 
 
 def pourquoi_lot(duree_lot, duree_un, longueurs_lot, n_un):

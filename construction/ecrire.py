@@ -32,15 +32,23 @@ def capturer(chemin):
             yield
 
 
-def ecrire_tableau(chemin, entetes, lignes, titre=None):
-    """Un tableau reStructuredText (``list-table``) que la page inclut.
-
-    Le fichier n'est réécrit que s'il change : Sphinx ne reconstruit alors pas
-    la page qui l'inclut."""
+def texte_tableau(entetes, lignes, titre=None):
+    """Un tableau reStructuredText (``list-table``), une ligne par liste."""
     texte = f".. list-table::{' ' + titre if titre else ''}\n   :header-rows: 1\n\n"
     for ligne in [entetes] + lignes:
         texte += "".join(f"   {'*' if k == 0 else ' '} - {c}\n"
                          for k, c in enumerate(ligne))
+    return texte
+
+
+def ecrire_si_change(chemin, texte):
+    """Écrit ``texte`` dans ``chemin`` s'il diffère : un fichier inchangé garde
+    sa date, et Sphinx ne reconstruit pas la page qui l'inclut."""
     chemin = Path(chemin)
     if not chemin.exists() or chemin.read_text(encoding="utf-8") != texte:
         chemin.write_text(texte, encoding="utf-8")
+
+
+def ecrire_tableau(chemin, entetes, lignes, titre=None):
+    """Le tableau (``list-table``) que la page inclut, dans ``chemin``."""
+    ecrire_si_change(chemin, texte_tableau(entetes, lignes, titre))

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from construction.ecrire import (
     capturer,
     ecrire_tableau,
+    texte_tableau,
 )
 from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
@@ -55,15 +56,6 @@ from tutorial_code.pretraitement_lecture import (
 )
 
 
-def table_rst(entetes, lignes):
-    """Un tableau reStructuredText (``list-table``) à inclure dans la page."""
-    texte = [".. list-table::", "   :header-rows: 1", ""]
-    for ligne in [entetes, *lignes]:
-        texte.append("   * - " + str(ligne[0]))
-        texte += [f"     - {cellule}" for cellule in ligne[1:]]
-    return "\n".join(texte) + "\n"
-
-
 # [region:statistiques]
 def statistiques(enregistrements, roles):
     """Longueurs (en caractères) par rôle et nombre de tours par conversation.
@@ -94,7 +86,7 @@ def tableau_statistiques(stats):
                            formater(statistics.mean(valeurs), 0),
                            formater(statistics.median(valeurs), 0), max(valeurs),
                            formater(statistics.mean(tours), 1)])
-    return table_rst(["source", "rôle", "messages", "caractères (moyenne)",
+    return texte_tableau(["source", "rôle", "messages", "caractères (moyenne)",
                       "médiane", "maximum", "tours par conversation"], lignes)
 
 
@@ -154,7 +146,7 @@ def tableau_comptes(comptes):
     """Le nombre d'exemples par source après chaque étape."""
     lignes = [[etape, c.get("faq", 0), c.get("chat", 0), c.get("tickets", 0),
                sum(c.values())] for etape, c in comptes.items()]
-    return table_rst(["étape", "FAQ", "conversations", "tickets", "total"], lignes)
+    return texte_tableau(["étape", "FAQ", "conversations", "tickets", "total"], lignes)
 
 
 def produire_sorties(dossier):
@@ -221,7 +213,7 @@ def executer_page(dossier):
     lignes = [[r["fichier"].removeprefix("data/brut/"), r["ligne"], r["champ"],
                r["raison"]] for r in rejets if not r["raison"].startswith("doublon")]
     (dossier / "rejets.rst").write_text(
-        table_rst(["fichier", "ligne", "champ", "raison"], lignes))
+        texte_tableau(["fichier", "ligne", "champ", "raison"], lignes))
     with capturer(dossier / "doublons.txt"):
         for r in rejets:
             if r["raison"].startswith("doublon"):

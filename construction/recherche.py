@@ -262,6 +262,11 @@ def questions(proportion, n):
     return round(proportion * n)
 
 
+def en_questions(n):
+    """« une question », « 2 questions » : un écart dit en questions."""
+    return "une question" if n == 1 else accorder(n, "question")
+
+
 def points(a, b):
     """L'écart, en points, entre deux proportions telles que le tableau les
     affiche (arrondies au pour cent) : la phrase et le tableau concordent."""
@@ -302,26 +307,26 @@ def conclure(dossier, lignes, resultats, choix, tailles):
             f"Affiné, il répond juste à {questions(m['test'], n)} questions de "
             f"test sur {n}, la fiche n° 1 rendue telle quelle à "
             f"{questions(extractif['test'], n)} : "
-            + (f"{accorder(abs(ecart), 'question')} d'écart, trop peu pour les "
+            + (f"{en_questions(abs(ecart))} d'écart, trop peu pour les "
                "départager ; il suit la recherche plus qu'il ne la corrige."
                if ecart else "jeu égal ; il suit la recherche plus qu'il ne la "
                "corrige."))
     elif ecart > 0:
-        phrases.append(f"Affiné, il dépasse de {accorder(ecart, 'question')} "
+        phrases.append(f"Affiné, il dépasse de {en_questions(ecart)} "
                        f"sur {n} la fiche n° 1 rendue telle quelle : il choisit "
                        "parfois mieux que la recherche la fiche qui répond.")
     else:
-        phrases.append(f"Affiné, il reste {accorder(-ecart, 'question')} sur {n} "
+        phrases.append(f"Affiné, il reste {en_questions(-ecart)} sur {n} "
                        "sous la fiche n° 1 rendue telle quelle : il fait moins "
                        "bien que la recherche seule.")
     gain = questions(m["test"], n) - questions(avant["test"], n)
     if gain > BRUIT_QUESTIONS:
         phrases.append(f"Sur les mêmes fiches, l'affinage fait gagner "
-                       f"{accorder(gain, 'question')} sur {n} à {NOMS[choix]} "
+                       f"{en_questions(gain)} sur {n} à {NOMS[choix]} "
                        f"({pourcent(avant['test'])} → {pourcent(m['test'])}).")
     else:
         phrases.append(f"Sur les mêmes fiches, l'affinage ne fait pas gagner "
-                       f"plus de {accorder(BRUIT_QUESTIONS, 'question')} à "
+                       f"plus de {en_questions(BRUIT_QUESTIONS)} à "
                        f"{NOMS[choix]} ({pourcent(avant['test'])} → "
                        f"{pourcent(m['test'])}) : c'est la recherche qui "
                        "fait le travail.")
@@ -340,7 +345,7 @@ def conclure(dossier, lignes, resultats, choix, tailles):
             "question.")
     hausse = m["perte"] / avant["perte"] - 1
     hausse_sans = sans["perte"] / avant["perte"] - 1
-    cout = points(sans["test"], m["test"])
+    cout = questions(sans["test"], n) - questions(m["test"], n)
     phrases.append(
         f"Oubli : la perte sur les conversations générales jamais vues passe de "
         f"{formater(avant['perte'], 2)} avant l'affinage à "
@@ -350,8 +355,10 @@ def conclure(dossier, lignes, resultats, choix, tailles):
         f"({'+' if hausse_sans >= 0 else '−'}{pourcent(abs(hausse_sans))}) : "
         + ("le mélange réduit l'oubli" if m["perte"] < sans["perte"]
            else "le mélange ne réduit pas l'oubli ici")
-        + (f", au prix de {accorder(cout, 'point')} de rappel sur le test "
-           f"({pourcent(sans['test'])} sans mélange)." if cout > 0 else "."))
+        + (f", au prix de {en_questions(cout)} de test sur {n} "
+           f"({pourcent(sans['test'])} sans mélange)." if cout > BRUIT_QUESTIONS
+           else f" ; sur le test, à {en_questions(BRUIT_QUESTIONS)} près, le "
+           f"rappel est le même ({pourcent(sans['test'])} sans mélange)."))
     (dossier / "conclusion.rst").write_text("\n\n".join(phrases) + "\n",
                                             encoding="utf-8")
     (dossier / "choix.txt").write_text(choix)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from construction.chapitres import NOMS as CHAPITRES
 from construction.chapitres import PAR_NOM
+from construction.ecrire import ecrire_si_change, texte_tableau
 from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder, formater
@@ -245,19 +246,16 @@ def ecrire_tableau_construction(chemin):
     if not mesures:
         return
     pic, chapitre = max((m["pic_mio"], c) for c, m in mesures.items())
-    lignes = [f"   * - :doc:`{PAR_NOM[c].page}`\n     - {formater(m['duree_s'], 0)} s\n"
-              f"     - {gio(m['pic_mio'])}" for c, m in mesures.items()]
+    lignes = [[f":doc:`{PAR_NOM[c].page}`", f"{formater(m['duree_s'], 0)} s",
+               gio(m["pic_mio"])] for c, m in mesures.items()]
     texte = (
         f"La construction de ce site a demandé au plus {gio(pic)} de mémoire "
         f"résidente (chapitre :doc:`{PAR_NOM[chapitre].page}`). Chaque chapitre "
         "s'exécute dans son propre processus, qui rend sa mémoire en se terminant.\n\n"
-        ".. list-table:: Durée et pic de mémoire de chaque chapitre "
-        "(le plus gros de ses processus)\n   :header-rows: 1\n\n"
-        "   * - chapitre\n     - durée\n     - pic de mémoire\n"
-        + "\n".join(lignes) + "\n")
-    # Réécrire un fichier inchangé ferait reconstruire la page d'accueil par Sphinx.
-    if not chemin.exists() or chemin.read_text(encoding="utf-8") != texte:
-        chemin.write_text(texte, encoding="utf-8")
+        + texte_tableau(["chapitre", "durée", "pic de mémoire"], lignes,
+                        "Durée et pic de mémoire de chaque chapitre (le plus gros "
+                        "de ses processus)"))
+    ecrire_si_change(chemin, texte)
 
 
 def main(argv=None):

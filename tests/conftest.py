@@ -11,7 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # les tests ne touchent jamais au 
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tutorial_code.modeles import config_llama_minuscule
 
 GABARIT_CHATML = (
     "{% for message in messages %}"
@@ -51,10 +53,8 @@ def construire_tokenizer():
 def construire_modele(tokenizer, graine=0):
     """Un Llama de 2 couches, 64 dimensions, initialisé au hasard (graine fixée)."""
     torch.manual_seed(graine)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=256, tie_word_embeddings=True,
+    config = config_llama_minuscule(
+        len(tokenizer), tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
     return LlamaForCausalLM(config).eval()

@@ -150,13 +150,12 @@ def capturer_gradients(model):
 
 def llama_minuscule(graine=0):
     """Un Llama de 2 couches, 64 dimensions, poids aléatoires (graine fixée)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from tutorial_code.modeles import config_llama_minuscule
 
     torch.manual_seed(graine)
-    config = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=256)
-    return LlamaForCausalLM(config)
+    return LlamaForCausalLM(config_llama_minuscule())
 
 
 def exemples_aleatoires(n, graine=0):

@@ -28,8 +28,6 @@ from tqdm.auto import tqdm
 from tutorial_code.lots import collate_packing, lots_par_longueur
 from tutorial_code.memoire import MODULES_LINEAIRES
 
-CIBLES_LORA = MODULES_LINEAIRES  # LoRA sur les 7 projections de chaque bloc
-
 
 class PointDeRepriseIncompatible(ValueError):
     """Le point de reprise vient d'un entraînement réglé autrement."""
@@ -52,7 +50,8 @@ class ConfigEntrainement:
     weight_decay: float = 0.0
     lora_r: int = 16
     lora_alpha: int = 32
-    lora_cibles: list = field(default_factory=lambda: list(CIBLES_LORA))
+    # LoRA sur les 7 projections linéaires de chaque bloc
+    lora_cibles: list = field(default_factory=lambda: list(MODULES_LINEAIRES))
     lora_couches: int = 0  # > 0 : LoRA sur les N dernières couches seulement
     lora_tete: bool = False  # LoRA aussi sur la tête de langage (lm_head)
     graine: int = 0

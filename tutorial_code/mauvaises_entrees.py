@@ -20,14 +20,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig
 
 from tutorial_code.entrainement import (
     ConfigEntrainement,
     charger_reprise,
     sauver_reprise,
 )
-from tutorial_code.modeles import charger_modele
+from tutorial_code.modeles import charger_modele, config_llama_minuscule
 from tutorial_code.pretraitement import (
     charger_questions_test,
     charger_tokenizer,
@@ -187,8 +186,7 @@ def essayer_modeles(tokenizer=None):
     """Modèle absent (dossier, puis Hub hors ligne), safetensors abîmé."""
     abime = Path("modele_abime")
     charger_tokenizer(tokenizer).save_pretrained(abime)
-    LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
-                num_hidden_layers=1, num_attention_heads=2).save_pretrained(abime)
+    config_llama_minuscule().save_pretrained(abime)
     (abime / "model.safetensors").write_bytes(b"\x00" * 64)  # en-tête illisible
     return [
         message_levee("modèle absent (dossier)", charger_modele,

@@ -24,7 +24,12 @@ from pathlib import Path
 import torch
 from huggingface_hub import errors as hub_errors
 from safetensors import SafetensorError
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LlamaConfig,
+)
 
 from tutorial_code import RACINE
 from tutorial_code.aide import creer_parser
@@ -47,6 +52,16 @@ DOSSIER_CACHE = Path(os.environ.get("AFFINAGE_CACHE",
 class ModeleIntrouvable(OSError):
     """Le modèle demandé ne peut pas être chargé (message en français)."""
 
+
+
+def config_llama_minuscule(vocab_size=128, **reglages):
+    """La configuration d'un Llama minuscule (2 couches, 64 dimensions), aux
+    poids tirés au hasard : la démonstration DDP, les mauvaises entrées et les
+    tests le construisent tous ainsi. ``reglages`` complète ou remplace."""
+    return LlamaConfig(**{
+        "vocab_size": vocab_size, "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 256, **reglages})
 
 def bf16_natifs():
     """Les extensions de ce processeur qui calculent le bf16 (AMX, AVX-512 BF16)."""
