@@ -235,7 +235,8 @@ def executer_page(dossier):
             print(f"{nom}.jsonl : schéma « {detecter_schema(objet)} », "
                   f"champs {sorted(objet)}")
             for m in valider_messages(extraire_messages(objet), roles):
-                print(f"  {m['role']:>9} : {shorten(m['content'], 64)}")
+                texte = shorten(m["content"], 64, placeholder=" […]")
+                print(f"  {m['role']:>9} : {texte}")
         # [fin:schemas]
     with capturer(dossier / "fuites.txt"):
         # [region:fuites]

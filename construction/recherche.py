@@ -325,11 +325,13 @@ def conclure(dossier, lignes, resultats, choix, tailles):
                        f"{en_questions(gain)} sur {n} à {NOMS[choix]} "
                        f"({pourcent(avant['test'])} → {pourcent(m['test'])}).")
     else:
-        phrases.append(f"Sur les mêmes fiches, l'affinage ne fait pas gagner "
-                       f"plus de {en_questions(BRUIT_QUESTIONS)} à "
-                       f"{NOMS[choix]} ({pourcent(avant['test'])} → "
-                       f"{pourcent(m['test'])}) : c'est la recherche qui "
-                       "fait le travail.")
+        phrases.append(f"Sur les mêmes fiches, l'affinage fait passer "
+                       f"{NOMS[choix]} de {questions(avant['test'], n)} à "
+                       f"{questions(m['test'], n)} questions de test justes "
+                       f"sur {n} ({pourcent(avant['test'])} → "
+                       f"{pourcent(m['test'])}) : un écart dans le bruit de la "
+                       f"mesure (jusqu'à {en_questions(BRUIT_QUESTIONS)}) ; "
+                       "c'est la recherche qui fait le travail.")
     seuil_seul = extractif["hors sujet"]  # la fiche n° 1 : le seuil seul
     if points(m["hors sujet"], seuil_seul) > 0:
         phrases.append(
@@ -345,20 +347,32 @@ def conclure(dossier, lignes, resultats, choix, tailles):
             "question.")
     hausse = m["perte"] / avant["perte"] - 1
     hausse_sans = sans["perte"] / avant["perte"] - 1
-    cout = questions(sans["test"], n) - questions(m["test"], n)
+    q_m, q_sans = questions(m["test"], n), questions(sans["test"], n)
+
+    def variation(h):
+        return f"{'+' if h >= 0 else '−'}{pourcent(abs(h))}"
+
+    if m["perte"] < avant["perte"]:
+        lecture = (f"avec le mélange, aucun oubli mesuré (la perte baisse de "
+                   f"{pourcent(-hausse)}) ; sans lui, elle "
+                   + ("monte" if hausse_sans >= 0 else "baisse moins"))
+    elif m["perte"] < sans["perte"]:
+        lecture = "le mélange réduit l'oubli"
+    else:
+        lecture = "le mélange ne réduit pas l'oubli ici"
+    if abs(q_sans - q_m) <= BRUIT_QUESTIONS:
+        rappel = (f"Sur le test, {q_m} questions justes avec le mélange, {q_sans} "
+                  "sans : un écart dans le bruit de la mesure.")
+    else:
+        rappel = (f"Sur le test, {q_m} questions justes avec le mélange, {q_sans} "
+                  "sans : " + ("le mélange coûte du rappel." if q_sans > q_m
+                               else "le mélange aide aussi le rappel."))
     phrases.append(
         f"Oubli : la perte sur les conversations générales jamais vues passe de "
         f"{formater(avant['perte'], 2)} avant l'affinage à "
         f"{formater(m['perte'], 2)} avec les conversations générales mêlées "
-        f"({'+' if hausse >= 0 else '−'}{pourcent(abs(hausse))}), et à "
-        f"{formater(sans['perte'], 2)} sans elles "
-        f"({'+' if hausse_sans >= 0 else '−'}{pourcent(abs(hausse_sans))}) : "
-        + ("le mélange réduit l'oubli" if m["perte"] < sans["perte"]
-           else "le mélange ne réduit pas l'oubli ici")
-        + (f", au prix de {en_questions(cout)} de test sur {n} "
-           f"({pourcent(sans['test'])} sans mélange)." if cout > BRUIT_QUESTIONS
-           else f" ; sur le test, à {en_questions(BRUIT_QUESTIONS)} près, le "
-           f"rappel est le même ({pourcent(sans['test'])} sans mélange)."))
+        f"({variation(hausse)}), et à {formater(sans['perte'], 2)} sans elles "
+        f"({variation(hausse_sans)}) : {lecture}. {rappel}")
     (dossier / "conclusion.rst").write_text("\n\n".join(phrases) + "\n",
                                             encoding="utf-8")
     (dossier / "choix.txt").write_text(choix)

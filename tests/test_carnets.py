@@ -51,6 +51,10 @@ def page_minuscule():
     sous = nodes.section()
     sous += nodes.title("", "Suite")
     sous += nodes.literal_block("print(x)", "print(x)")  # langage par défaut
+    ecrit = nodes.paragraph("", "Ce run a donné 57 %.")  # phrase d'une sortie
+    ecrit.source = "/depot/docs/_sorties/recherche/conclusion.rst"
+    sous += ecrit
+    sous += nodes.literal_block("make html", "make html", language="bash")
     section += sous
     doc += section
     return doc
@@ -59,7 +63,7 @@ def page_minuscule():
 def test_la_page_devient_des_cellules_dans_l_ordre():
     carnet = carnets.carnet_de_la_page(page_minuscule())
     genres = [c.cell_type for c in carnet.cells]
-    assert genres == ["markdown", "code", "markdown", "code"]
+    assert genres == ["markdown", "code", "markdown", "code", "markdown"]
     premiere = carnet.cells[0].source
     assert premiere.startswith("# Mon chapitre\n\nCe carnet est tiré de la page "
                                "« Mon chapitre »")
@@ -68,6 +72,8 @@ def test_la_page_devient_des_cellules_dans_l_ordre():
         "x = 1", "print(x)"]
     assert carnet.cells[2].source == "- un\n- deux\n\n## Suite"
     assert "Construit sur telle machine" not in str(carnet)  # la note reste
+    assert "57 %" not in str(carnet)  # les phrases écrites par la construction aussi
+    assert carnet.cells[4].source == "```bash\nmake html\n```"  # commande montrée
     nbformat.validate(carnet)
     assert nbformat.writes(carnet) == nbformat.writes(
         carnets.carnet_de_la_page(page_minuscule()))  # stable : mêmes identifiants

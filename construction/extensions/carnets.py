@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
@@ -63,7 +64,24 @@ def en_markdown(noeud):
     if isinstance(noeud, nodes.reference) and noeud.get("refuri", "").startswith(
             ("http://", "https://")):
         return f"[{interieur}]({noeud['refuri']})"
+    if (isinstance(noeud, addnodes.pending_xref) and noeud.get("reftype") == "doc"
+            and not noeud.get("refexplicit")):
+        return titre_de_page(noeud["reftarget"]) or interieur
     return interieur
+
+
+def titre_de_page(cible):
+    """Le titre de ``docs/<cible>.rst`` (la ligne au-dessus du premier
+    soulignement), pour qu'un renvoi :doc: se lise dans le carnet."""
+    chemin = RACINE / "docs" / f"{cible}.rst"
+    if not chemin.exists():
+        return None
+    lignes = chemin.read_text(encoding="utf-8").splitlines()
+    for avant, ligne in zip(lignes, lignes[1:]):
+        if avant.strip() and ligne and set(ligne) <= set("=-~^") and \
+                len(ligne) >= len(avant.strip()):
+            return avant.strip().replace("'", "’")
+    return None
 
 
 def liste_en_markdown(liste):
@@ -95,6 +113,9 @@ def cellules_de_la_page(doctree):
 
     def parcourir(noeud, niveau):
         for enfant in noeud.children:
+            source = getattr(enfant, "source", None) or enfant.get("source")
+            if "_sorties" in str(source or ""):
+                continue  # le texte que la construction a écrit pour son run
             if isinstance(enfant, nodes.section):
                 titre = espaces(en_markdown(enfant[0]))
                 ajouter("markdown", f"{'#' * niveau} {titre}")
@@ -105,6 +126,9 @@ def cellules_de_la_page(doctree):
                 ajouter("markdown", liste_en_markdown(enfant))
             elif isinstance(enfant, nodes.literal_block) and est_python(enfant):
                 ajouter("code", enfant.astext().strip("\n"))
+            elif isinstance(enfant, nodes.literal_block) and enfant.get(
+                    "language") in ("bash", "console", "shell"):
+                ajouter("markdown", f"```bash\n{enfant.astext().strip()}\n```")
             elif isinstance(enfant, (nodes.container, nodes.compound)):
                 parcourir(enfant, niveau)  # un bloc de code avec légende, par exemple
             # Le reste (sorties, notes, tableaux, figures) appartient à la page.
@@ -119,11 +143,12 @@ def carnet_de_la_page(doctree):
     titre = next(iter(doctree.findall(nodes.title)), None)
     page = espaces(titre.astext()) if titre is not None else "?"
     entete = (f"Ce carnet est tiré de la page « {page} » du guide *Affinage "
-              "pratique* : ses titres, ses paragraphes et ses blocs de code, "
-              "dans l'ordre. Exécutez-le à la racine d'une copie du dépôt, avec "
-              "le Python de `.venv/` (après `make html`). Pour un essai rapide "
-              "(quelques pas, quelques questions), mettez `AFFINAGE_RAPIDE=1` "
-              "dans l'environnement avant de lancer Jupyter.")
+              "pratique* : ses titres, ses paragraphes et ses blocs Python, "
+              "dans l’ordre, sans les sorties ni les chiffres de la "
+              "construction du site. Exécutez-le à la racine d’une copie du "
+              "dépôt, avec le Python de `.venv/` (après `make html`). Pour un "
+              "essai rapide (quelques pas, quelques questions), mettez "
+              "`AFFINAGE_RAPIDE=1` dans l’environnement avant de lancer Jupyter.")
     carnet = nbformat.v4.new_notebook()
     carnet.metadata["kernelspec"] = {"display_name": "Python 3",
                                      "language": "python", "name": "python3"}
