@@ -13,6 +13,7 @@ from transformers import AutoTokenizer
 
 from construction.ecrire import capturer, ecrire_tableau
 from tutorial_code.echelle import (
+    FLOP_PAR_PARAMETRE,
     llama2_13b,
     memoire_par_gpu,
     memoire_qlora,
@@ -70,8 +71,22 @@ def lire_checkpointing(mesures):
         debut = ("Ici, le checkpointing ne réduit pas le pic ajouté par un pas "
                  "(les activations de ce petit modèle, sur des séquences aussi "
                  "courtes, pèsent peu à côté des tampons du calcul)")
+    # Par jeton et par paramètre : 2 FLOP pour la passe avant refaite, sur un
+    # pas LoRA qui en compte 4 (voir secondes_par_epoque) : + 2 / 4 = + 50 %.
+    prevu = 2 / FLOP_PAR_PARAMETRE["LoRA"]
     if temps > 0.05:
-        suite = f", et allonge le pas de {pourcent(temps)} : la passe avant refaite."
+        suite = (f", et allonge le pas de {pourcent(temps)}. Le compte des "
+                 "multiplications prévoyait "
+                 f"{pourcent(prevu)} : une passe avant de plus (2 FLOP par "
+                 f"paramètre et par jeton) sur un pas LoRA qui en compte "
+                 f"{FLOP_PAR_PARAMETRE['LoRA']}")
+        if temps > 1.2 * prevu:
+            suite += (" ; la mesure dépasse ce compte, qui ignore tout ce qui "
+                      "n'est pas un produit de matrices.")
+        elif temps < 0.8 * prevu:
+            suite += " ; la mesure reste en dessous de ce compte."
+        else:
+            suite += " ; la mesure s'en approche."
     else:
         suite = (", et le pas n'est pas plus long à la précision de cette mesure "
                  "sur un processeur partagé.")

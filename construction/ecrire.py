@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -33,7 +34,13 @@ def capturer(chemin):
 
 
 def texte_tableau(entetes, lignes, titre=None):
-    """Un tableau reStructuredText (``list-table``), une ligne par liste."""
+    """Un tableau reStructuredText (``list-table``), une ligne par liste.
+
+    Les options de commande (``--roles``) passent en littéral : sans cela, les
+    guillemets typographiques de Sphinx changeraient ``--`` en tiret.
+    """
+    lignes = [[re.sub(r"(?<![\w`-])(--[a-z][\w-]*)", r"``\1``", str(c))
+               for c in ligne] for ligne in lignes]
     texte = f".. list-table::{' ' + titre if titre else ''}\n   :header-rows: 1\n\n"
     for ligne in [entetes] + lignes:
         texte += "".join(f"   {'*' if k == 0 else ' '} - {c}\n"

@@ -38,7 +38,7 @@ from tutorial_code.modeles import (
     charger_modele,
     preparer_modele_embarque,
 )
-from tutorial_code.nombres import formater, pourcent
+from tutorial_code.nombres import formater, pourcent, puissance
 from tutorial_code.pretraitement import (
     PROMPT_SYSTEME,
     charger_fiche,
@@ -192,7 +192,8 @@ def produire_sorties(dossier):
             fusionne = model.merge_and_unload()  # W ← W + (alpha / r) · B·A
             apres_fusion = fusionne(**ids).logits
         ecart = (avec_adaptateur - apres_fusion).abs().max().item()
-        print(f"Écart maximal des logits, adaptateur contre fusionné : {ecart:.0e}")
+        print("Écart maximal des logits, adaptateur contre fusionné :",
+              puissance(ecart))
         fusionne.save_pretrained(DOSSIER_MODELE / "fusionne")
         tokenizer.save_pretrained(DOSSIER_MODELE / "fusionne")
         # [fin:fusion]

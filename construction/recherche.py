@@ -11,7 +11,7 @@ import shutil
 
 import torch
 
-from construction.ecrire import capturer, ecrire_tableau
+from construction.ecrire import capturer, ecrire_si_change, ecrire_tableau
 from tutorial_code import RACINE
 from tutorial_code.assistant import (
     DOSSIER_ASSISTANTS,
@@ -20,6 +20,7 @@ from tutorial_code.assistant import (
     charger_hors_sujet,
     conversations_generales,
     discuter,
+    dit_ne_pas_savoir,
     donnees_assistant,
     entrainer_assistant,
     mesurer,
@@ -110,11 +111,12 @@ def produire_sorties(dossier):
         jeux = {"test": charger_questions_test(),
                 "proches": questions_validation(jeu["validation"], fiche),
                 "hors sujet": charger_hors_sujet()}
+        libelles = {"test": "de test", "proches": "proches", "hors sujet": "hors sujet"}
         for nom in ("test", "proches"):
             rappels, _ = rappel_recherche(index, jeux[nom])
-            print(f"Questions {nom} ({len(jeux[nom])}), bon fait "
-                  + " ; ".join((f"parmi les {k} premiers" if k > 1 else "en tête")
-                               + f" : {pourcent(r)}" for k, r in rappels.items()))
+            print(f"Questions {libelles[nom]} ({len(jeux[nom])}) : bon fait "
+                  + ", ".join((f"parmi les {k} premiers" if k > 1 else "en tête")
+                              + f" pour {pourcent(r)}" for k, r in rappels.items()))
         # [fin:rappel]
     with capturer(dossier / "seuil.txt"):
         # [region:seuil]
@@ -124,7 +126,7 @@ def produire_sorties(dossier):
         for nom, qs in jeux.items():
             scores = [t[0][1] for t in index.chercher([q["question"] for q in qs])]
             sous = sum(s < seuil for s in scores)
-            print(f"Questions {nom} sous le seuil : {sous} sur {len(qs)}")
+            print(f"Questions {libelles[nom]} sous le seuil : {sous} sur {len(qs)}")
         # [fin:seuil]
     if RAPIDE:
         jeux = {nom: qs[:4] for nom, qs in jeux.items()}
@@ -231,11 +233,40 @@ def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
                            "Explique-moi comment réparer la vitre cassée d'une "
                            "voiture."):
                 print(f"Sans fiches : {prompt}\n→ {runner.predict(prompt)}\n")
-            discuter(runner, index, fiche, entrees=[
-                "Un caillou a étoilé mon pare-brise : combien pour le réparer ?",
-                "Quelle est la capitale du Japon ?"])
+            questions = ["Un caillou a étoilé mon pare-brise : combien pour le "
+                         "réparer ?", "Quelle est la capitale du Japon ?"]
+            discuter(runner, index, fiche, entrees=questions)
             print()
         # [fin:voiture]
+    ecrire_si_change(dossier / "voiture_lecture.rst", lire_hors_sujet(
+        index, fiche, {"SmolLM2": smollm2_affine, "Gemma": gemma_affine},
+        questions[1]))
+
+
+def lire_hors_sujet(index, fiche, modeles, question):
+    """La phrase qui lit la réponse à la question sans rapport, d'après le
+    score de la recherche et ce que chaque modèle répond."""
+    score = index.chercher([question], 1)[0][0][1]
+    chiffres = f"score {formater(score, 2)}, seuil {formater(index.seuil, 2)}"
+    if score < index.seuil:
+        return (f"La question sans rapport reste sous le seuil de la recherche "
+                f"({chiffres}) : l'assistant répond « je ne sais pas » sans "
+                "même appeler le modèle.\n")
+    faits = {f["id"]: f["fait"] for f in fiche}
+    refus = [nom for nom, (model, tokenizer, _) in modeles.items()
+             if dit_ne_pas_savoir(repondre(
+                 BasicModelRunner.depuis_modele(model, tokenizer,
+                                                system_prompt=PROMPT_SYSTEME),
+                 index, faits, [{"question": question}])[0])]
+    debut = (f"La question sans rapport passe le seuil de la recherche "
+             f"({chiffres}) : le modèle reçoit {K_FICHES} fiches qui n'y "
+             "répondent pas")
+    if len(refus) == len(modeles):
+        return debut + ", et chacun des deux dit pourtant « je ne sais pas ».\n"
+    suite = (f" ; seul {refus[0]} dit « je ne sais pas »" if refus
+             else " ; aucun des deux modèles ne dit « je ne sais pas »")
+    return (debut + suite + ". La colonne « hors sujet » du tableau mesure "
+            "ce risque sur toutes les questions sans rapport.\n")
 
 
 def entrainer_et_dire(nom):

@@ -339,3 +339,24 @@ def test_conclusion_ecart_d_une_question_dans_le_bruit(tmp_path, monkeypatch):
     assert "38 questions justes avec le mélange, 38 sans : un écart" in texte
     texte = phrases(34 / 67)
     assert "reste 5 questions sur 67 sous la fiche" in texte
+
+
+@pytest.mark.parametrize("seuil, refusent, attendu", [
+    (1e9, (), "reste sous le seuil"),
+    (0.0, ("A",), "seul A dit « je ne sais pas »"),
+    (0.0, ("A", "B"), "chacun des deux dit pourtant"),
+    (0.0, (), "aucun des deux modèles ne dit"),
+])
+def test_lecture_hors_sujet_suit_le_score_et_les_reponses(
+        monkeypatch, tokenizer_minuscule, seuil, refusent, attendu):
+    import construction.recherche as producteur
+
+    modeles = {nom: (construire_modele(tokenizer_minuscule, graine=g),
+                     tokenizer_minuscule, None) for g, nom in enumerate("AB")}
+    qui_refuse = {id(modeles[nom][0]) for nom in refusent}
+    monkeypatch.setattr(producteur, "repondre", lambda runner, *args: [
+        REPONSE_INCONNUE if id(runner.model) in qui_refuse else "Il coûte 69 €."])
+    index = IndexFiches({f["id"]: f["fait"] for f in FICHE})
+    index.seuil = seuil
+    texte = producteur.lire_hors_sujet(index, FICHE, modeles, "capitale du Japon")
+    assert attendu in texte

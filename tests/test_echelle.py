@@ -209,3 +209,18 @@ def test_lecture_du_checkpointing_suit_la_mesure(avec, attendu):
     assert attendu in texte and "allonge le pas de 40\u00a0%" in texte
     mesures["avec"]["sans_chargement"] = False
     assert "compte aussi le chargement" in lire_checkpointing(mesures)
+
+
+@pytest.mark.parametrize("secondes, attendu", [
+    (2.15, "la mesure dépasse ce compte"),
+    (1.5, "la mesure s'en approche"),
+    (1.2, "la mesure reste en dessous"),
+])
+def test_lecture_compare_le_temps_au_compte_des_flop(secondes, attendu):
+    from construction.echelle import lire_checkpointing
+
+    mesures = {"sans": {"pic_mio": 800.0, "secondes": 1.0, "sans_chargement": True},
+               "avec": {"pic_mio": 600.0, "secondes": secondes,
+                        "sans_chargement": True}}
+    texte = lire_checkpointing(mesures)
+    assert "prévoyait 50\u00a0%" in texte and attendu in texte

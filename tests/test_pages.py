@@ -8,7 +8,11 @@ Chromium). ``make test`` construit le site d'abord. L'entraînement passe en mod
 rapide (AFFINAGE_RAPIDE=1).
 """
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from site_construit import DOCS, LANGAGES_PYTHON, RACINE, blocs_python, pages_du_guide
@@ -55,16 +59,41 @@ def test_chaque_page_avec_du_python_est_executee(site):
     assert avec_python == set(PAGES), "ajoutez la page à PAGES dans ce fichier"
 
 
+# Exécute les blocs, dans l'ordre, dans un interpréteur neuf : les dossiers de
+# travail se choisissent à l'import d'après AFFINAGE_RAPIDE, et un module déjà
+# importé par un autre test écrirait le mode rapide dans ceux de la construction.
+SESSION = """
+import json, sys, traceback
+session = {"__name__": "__session__"}
+for i, bloc in enumerate(json.load(open(sys.argv[1], encoding="utf-8")), 1):
+    try:
+        exec(compile(bloc, f"{sys.argv[2]} (bloc {i})", "exec"), session)
+    except Exception:
+        print(f"{sys.argv[2]}, bloc {i} :\\n{bloc}", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(1)
+"""
+
+
+def etat_des_dossiers_construits():
+    """Fichiers et dates des modèles entraînés par la construction."""
+    return {f: f.stat().st_mtime_ns for nom in ("assistant", "assistants")
+            for f in (RACINE / "_travail" / nom).rglob("*") if f.is_file()}
+
+
 @pytest.mark.modele_reel
 @pytest.mark.parametrize("nom", [pytest.param(n, marks=m) for n, m in PAGES.items()])
-def test_les_blocs_d_une_page_s_executent_dans_l_ordre(nom, site, monkeypatch):
-    monkeypatch.chdir(RACINE)
-    monkeypatch.setenv("AFFINAGE_RAPIDE", "1")
-    session = {"__name__": "__session__"}
+def test_les_blocs_d_une_page_s_executent_dans_l_ordre(nom, site, tmp_path):
     blocs = blocs_python(site / f"{nom}.html")
     assert blocs, f"aucun bloc Python trouvé dans {nom}.html"
-    for i, bloc in enumerate(blocs, 1):
-        try:
-            exec(compile(bloc, f"{nom}.html (bloc {i})", "exec"), session)
-        except Exception as erreur:  # le bloc fautif, lisible dans le rapport
-            pytest.fail(f"{nom}.html, bloc {i} :\n{bloc}\n→ {erreur!r}")
+    (tmp_path / "blocs.json").write_text(json.dumps(blocs), encoding="utf-8")
+    avant = etat_des_dossiers_construits()
+    fini = subprocess.run(
+        [sys.executable, "-c", SESSION, str(tmp_path / "blocs.json"), f"{nom}.html"],
+        cwd=RACINE, env={**os.environ, "AFFINAGE_RAPIDE": "1"},
+        capture_output=True, text=True)
+    if fini.returncode:
+        pytest.fail(fini.stderr[-6000:], pytrace=False)
+    # Le mode rapide écrit dans ses propres dossiers (…-rapide) : les modèles
+    # de la construction, que --discuter recharge, restent ceux du site.
+    assert etat_des_dossiers_construits() == avant

@@ -21,8 +21,8 @@ PERMIS = DOCS / "nombres_permis.txt"
 # Un nombre isolé : « 27 », « 1 065 » (espaces fines ou insécables), « 3,52 » ;
 # pas un morceau d'identifiant (« bf16 », « 270M », « SmolLM2-135M ») ni une
 # version (« Python 3.11 »).
-NOMBRE = re.compile(r"(?<![\w.,\-/=])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)"
-                    r"(?:,(\d+))?(?![\w\-/]|\.\d)")
+NOMBRE = re.compile(r"(?<![\w.,\-\u2212/=])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+)"
+                    r"(?:,(\d+))?(?![\w\-\u2212/]|\.\d)")
 FIN_DE_PHRASE = re.compile(r"(?<=[.!?…])\s+")
 
 

@@ -172,3 +172,26 @@ def test_depuis_modele_egal_au_runner_charge(runner):
     assert "Tu es un assistant." in autour.formater("Bonjour")
     assert autour.predict(PROMPTS) == charge.predict(PROMPTS)
     assert autour.max_new_tokens == 12
+
+
+def test_adaptateur_garde_ses_jetons_d_arret(dossier_modele_minuscule, tmp_path):
+    # Les jetons d'arrêt sauvegardés avec l'adaptateur (la fin de tour d'un
+    # gabarit ajouté) arrêtent aussi ``generate`` appelé sans configuration,
+    # comme dans la discussion : il lit celle du modèle de base.
+    from peft import LoraConfig, get_peft_model
+
+    base, tokenizer = charger_modele(str(dossier_modele_minuscule),
+                                     dtype=torch.float32, verbeux=False)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"]))
+    ids = tokenizer("Bonjour", return_tensors="pt").input_ids
+    with torch.no_grad():
+        sortie = base.generate(ids, do_sample=False, max_new_tokens=3,
+                               eos_token_id=None, pad_token_id=0)
+    arret = sortie[0, ids.shape[1]].item()  # le premier jeton produit
+    peft_model.generation_config.eos_token_id = [tokenizer.eos_token_id, arret]
+    peft_model.save_pretrained(tmp_path / "adaptateur")
+    peft_model.generation_config.save_pretrained(tmp_path / "adaptateur")
+    model, _ = charger_modele(str(tmp_path / "adaptateur"), verbeux=False)
+    with torch.no_grad():
+        sortie = model.generate(input_ids=ids, do_sample=False, max_new_tokens=3)
+    assert sortie.shape[1] == ids.shape[1] + 1  # arrêté au premier jeton

@@ -8,3 +8,9 @@ tutorial_code.<module> --help``.
 from pathlib import Path
 
 RACINE = Path(__file__).resolve().parent.parent  # la racine du dépôt
+
+
+def relatif(chemin):
+    """Chemin affiché : relatif à la racine du dépôt quand c'est possible."""
+    chemin = Path(chemin).resolve()
+    return str(chemin.relative_to(RACINE) if chemin.is_relative_to(RACINE) else chemin)

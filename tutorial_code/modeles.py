@@ -31,7 +31,7 @@ from transformers import (
     LlamaConfig,
 )
 
-from tutorial_code import RACINE
+from tutorial_code import RACINE, relatif
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import formater
 
@@ -104,8 +104,8 @@ def choisir_device_dtype(entrainement=False):
         return "cpu", torch.float32, "pas de bf16 natif sur ce processeur"
     if entrainement:
         return "cpu", torch.bfloat16, f"bf16 natif ({', '.join(natifs)})"
-    return "cpu", torch.float32, ("génération sur CPU : fp32, aussi rapide et "
-                                  "plus précis")
+    return "cpu", torch.float32, ("en génération, le fp32 est aussi rapide "
+                                  "ici, et plus précis")
 
 
 def _paquet_absent(alias):
@@ -253,7 +253,7 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     if dtype is None or device is None:
         auto_device, auto_dtype, raison = choisir_device_dtype()
     if dtype is not None:
-        raison = "dtype demandé par l'appelant"
+        raison = "choisi par l'appelant"
     device, dtype = device or auto_device, dtype or auto_dtype
     options = dict(use_safetensors=True, trust_remote_code=False)
     if local_files_only is not None:
@@ -277,8 +277,11 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
         n = sum(p.numel() for p in model.parameters())
         duree = formater(time.perf_counter() - debut, 1)
         taille = formater(n / 1e6, 1)
+        if isinstance(source, Path) and nom not in EMBARQUES:
+            nom = relatif(source)  # un dossier du dépôt : relatif à la racine
+        lieu = "le processeur" if str(device) == "cpu" else f"le GPU {device}"
         print(f"Modèle « {nom} » chargé en {duree} s : {taille} M paramètres, "
-              f"{str(dtype).removeprefix('torch.')} sur {device} ({raison}).")
+              f"{str(dtype).removeprefix('torch.')} sur {lieu} ({raison}).")
     return model, tokenizer
 # [fin:charger]
 
@@ -295,13 +298,15 @@ def _charger_adaptateur(dossier, dtype, device, verbeux):
             "« base_model_name_or_path » manque, le modèle de base est inconnu.")
     model, tokenizer = charger_modele(base, dtype=dtype, device=device,
                                       verbeux=verbeux)
+    if (dossier / "generation_config.json").exists():  # jetons d'arrêt appris
+        # Sur le modèle de base, avant l'enveloppe PEFT : c'est sa configuration
+        # que lit ``generate`` quand on ne lui en passe pas.
+        model.generation_config = GenerationConfig.from_pretrained(dossier)
     model = PeftModel.from_pretrained(model, dossier).to(model.device).eval()
     if (dossier / "tokenizer_config.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(dossier)  # gabarit compris
-    if (dossier / "generation_config.json").exists():  # jetons d'arrêt appris
-        model.generation_config = GenerationConfig.from_pretrained(dossier)
     if verbeux:
-        print(f"Adaptateur LoRA chargé depuis {dossier}.")
+        print(f"Adaptateur LoRA chargé depuis {relatif(dossier)}.")
     return model, tokenizer
 
 

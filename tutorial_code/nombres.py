@@ -16,6 +16,16 @@ def pourcent(x, decimales=0):
     return f"{formater(100 * x, decimales)}\u00a0%"
 
 
+def puissance(x):
+    """Un petit nombre en notation scientifique à la française : « 9 × 10⁻⁵ »."""
+    if x == 0:
+        return "0"
+    mantisse, exposant = f"{x:.0e}".split("e")  # "9e-05" → "9", "-05"
+    exposant = str(int(exposant)).translate(str.maketrans("-0123456789",
+                                                          "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{mantisse}\u00a0×\u00a010{exposant}"
+
+
 def accorder(n, singulier, pluriel=None):
     """« 1 rejet », « 0 rejet », « 2 rejets » : le nombre et le nom accordé
     (singulier sous 2, comme le veut l'usage français)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import datasets
 
-from tutorial_code import RACINE
+from tutorial_code import RACINE, relatif
 from tutorial_code.aide import creer_parser
 from tutorial_code.nettoyage import (
     dedoublonner,
@@ -42,7 +42,6 @@ from tutorial_code.pretraitement_lecture import (
     lire_jsonl,
     lire_options_export,
     rejet,
-    relatif,
     valider_messages,
 )
 

@@ -24,7 +24,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from tutorial_code import RACINE
+from tutorial_code import relatif
 from tutorial_code.aide import creer_parser
 from tutorial_code.nombres import accorder
 
@@ -76,12 +76,6 @@ class ErreurChamp(ValueError):
     def __init__(self, champ, raison):
         super().__init__(f"{champ} : {raison}")
         self.champ, self.raison = champ, raison
-
-
-def relatif(chemin):
-    """Chemin affiché : relatif à la racine du dépôt quand c'est possible."""
-    chemin = Path(chemin).resolve()
-    return str(chemin.relative_to(RACINE) if chemin.is_relative_to(RACINE) else chemin)
 
 
 def rejet(fichier, ligne, champ, raison, contenu=None):
