@@ -27,7 +27,10 @@ CHAPITRES = (
              DONNEES + ("data/exemples/*",)),
     Chapitre("tokenisation", "tokenisation", "construction.tokenisation", DONNEES),
     Chapitre("entrainement", "Entrainement", "construction.entrainement", DONNEES),
-    Chapitre("recherche", "recherche", "construction.recherche", DONNEES),
+    # « Recherche » évalue aussi l'adaptateur qu'« Entraînement » a sauvegardé :
+    # un nouvel entraînement la rend périmée.
+    Chapitre("recherche", "recherche", "construction.recherche",
+             DONNEES + ("_travail/assistant/modele/*",)),
     Chapitre("echelle", "echelle", "construction.echelle", ("data/brut/*",)),
 )
 PAR_NOM = {c.nom: c for c in CHAPITRES}

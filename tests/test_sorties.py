@@ -32,6 +32,21 @@ def test_empreinte_suit_le_code_le_mode_rapide_et_les_entrees(monkeypatch, tmp_p
     assert sorties.empreinte("introduction") != sorties.empreinte("pretraitement")
 
 
+def test_un_nouvel_adaptateur_d_entrainement_perime_recherche(monkeypatch, tmp_path):
+    # « Recherche » évalue l'adaptateur sauvegardé par « Entraînement » : un
+    # autre adaptateur (un nouvel entraînement) la recalcule, elle seule.
+    copie = tmp_path / "depot"
+    for dossier in ("tutorial_code", "construction", "data"):
+        shutil.copytree(sorties.RACINE / dossier, copie / dossier)
+    monkeypatch.setattr(sorties, "RACINE", copie)
+    avant = {c.nom: sorties.empreinte(c.nom) for c in CHAPITRES}
+    modele = copie / "_travail" / "assistant" / "modele"
+    modele.mkdir(parents=True)
+    (modele / "adapter_model.safetensors").write_bytes(b"poids")
+    apres = {c.nom: sorties.empreinte(c.nom) for c in CHAPITRES}
+    assert [nom for nom in avant if avant[nom] != apres[nom]] == ["recherche"]
+
+
 def test_empreinte_couvre_les_modules_importes():
     noms = {str(f.relative_to(sorties.RACINE))
             for f in sorties.fichiers_du_chapitre("entrainement")}
