@@ -384,9 +384,9 @@ def conclure(dossier, lignes, resultats, choix, tailles):
         return f"{'+' if h >= 0 else '−'}{pourcent(abs(h))}"
 
     if m["perte"] < avant["perte"]:
-        lecture = (f"avec le mélange, aucun oubli mesuré (la perte baisse de "
-                   f"{pourcent(-hausse)}) ; sans lui, elle "
-                   + ("monte" if hausse_sans >= 0 else "baisse moins"))
+        lecture = ("avec le mélange, aucun oubli mesuré ; sans lui, la perte "
+                   + ("monte" if hausse_sans >= 0 else "baisse moins"
+                      if sans["perte"] > m["perte"] else "baisse davantage"))
     elif m["perte"] < sans["perte"]:
         lecture = "le mélange réduit l'oubli"
     else:

@@ -334,8 +334,8 @@ def test_conclusion_ecart_d_une_question_dans_le_bruit(tmp_path, monkeypatch):
     assert "fait passer Gemma 3 270M de 37 à 38 questions de test justes" in texte
     assert "un écart dans le bruit de la mesure (jusqu'à 2 questions)" in texte
     assert "une question d'écart" in texte
-    assert "aucun oubli mesuré (la perte baisse de 14\u00a0%) ; sans lui, elle " \
-        "monte" in texte
+    assert "(−14\u00a0%)" in texte
+    assert "aucun oubli mesuré ; sans lui, la perte monte" in texte
     assert "38 questions justes avec le mélange, 38 sans : un écart" in texte
     texte = phrases(34 / 67)
     assert "reste 5 questions sur 67 sous la fiche" in texte
