@@ -39,6 +39,24 @@ def analyseur(prog, description):
     return aide.creer_parser(prog, description)
 
 
+def rendre_memoire_libre():
+    """Rend au système la mémoire que le programme a libérée mais que
+    l'allocateur garde (tcmalloc la garde résidente) : sans cela, le pic
+    « ajouté » d'une mesure dépend de ce qu'ont libéré les précédentes.
+    Renvoie la mémoire résidente après, en octets."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    processus = ctypes.CDLL(None)  # l'allocateur chargé (LD_PRELOAD) compris
+    if hasattr(processus, "MallocExtension_ReleaseFreeMemory"):  # tcmalloc
+        processus.MallocExtension_ReleaseFreeMemory()
+    elif hasattr(processus, "malloc_trim"):  # glibc
+        processus.malloc_trim(0)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def nombre(x, decimales=1):
     """Un nombre à la française : « 12 345,6 » (celui des pages du guide)."""
     return nombres.formater(x, decimales)

@@ -157,7 +157,7 @@ def mesurer(args):
     resultats = {}
     for cle in chemins:
         print(f"Entraînement : {NOMS[cle]} …", flush=True)
-        gc.collect()
+        commun.rendre_memoire_libre()  # chaque chemin part du même niveau
         repartir_du_niveau_actuel()  # le pic lu ensuite est celui de ce chemin
         avant = pic_octets()
         if cle == "guide":

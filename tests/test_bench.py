@@ -298,3 +298,17 @@ def test_section_discussion_medianes_et_cibles():
     for _ in range(3):  # l'invite, puis deux jetons
         chrono.put(None)
     assert len(chrono.instants) == 2
+
+
+def test_rendre_memoire_libre_revient_au_niveau_vivant():
+    import torch
+
+    from bench.commun import rendre_memoire_libre
+
+    depart = rendre_memoire_libre()
+    blocs = [torch.ones(256, 1024) for _ in range(256)]  # 256 Mio en 1 Mio
+    avec = rendre_memoire_libre()
+    del blocs
+    apres = rendre_memoire_libre()
+    assert avec - depart > 200 * 2**20
+    assert apres < depart + 50 * 2**20  # la mémoire libérée est rendue
