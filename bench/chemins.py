@@ -73,6 +73,50 @@ def chemin_guide(config, train, nom=None):
     return model, compteur, chrono, 0.0, reglages
 
 
+def perte_somme_logits_partout(model, lot):
+    """Comme ``perte_somme``, mais la tête de langage calcule toutes les
+    positions de la rangée (ce que fait un ``model(...).logits`` ordinaire) :
+    même perte, plus de calcul. Sert à mesurer ce que ``logits_to_keep`` épargne."""
+    import torch.nn.functional as F
+
+    suivantes = lot["labels"][0, 1:]  # (N - 1,)
+    logits = model(input_ids=lot["input_ids"], position_ids=lot["position_ids"],
+                   use_cache=False).logits[0, :-1].float()  # (N - 1, vocabulaire)
+    garder = suivantes != -100
+    perte = F.cross_entropy(logits[garder], suivantes[garder], reduction="sum")
+    return perte, int(garder.sum())
+
+
+# Chaque levier du guide retiré seul : (nom, changement de la configuration,
+# perte sans logits_to_keep). Le rapport « guide / levier » dit ce qu'il rapporte.
+LEVIERS = {
+    "sans_bf16": ("guide en fp32 (sans bf16)", {"bf16": False}, False),
+    "logits_partout": ("guide, tête de langage à toutes les positions", {}, True),
+    "toutes_couches": ("guide, LoRA sur toutes les couches", {"lora_couches": 0},
+                       False),
+    "une_rangee": ("guide, une rangée de 16 par mise à jour", "une_rangee", False),
+}
+
+
+def chemin_levier(cle, config, train, nom=None):
+    """Le guide sans un de ses leviers (voir ``LEVIERS``)."""
+    from tutorial_code import entrainement
+
+    _, changement, logits_partout = LEVIERS[cle]
+    if changement == "une_rangee":  # 16 exemples en une rangée, sans accumulation
+        k = config.accumulation
+        changement = {"taille_lot": config.taille_lot * k, "accumulation": 1,
+                      "max_pas": config.max_pas // k}
+    config = replace(config, **changement)
+    origine = entrainement.perte_somme
+    if logits_partout:
+        entrainement.perte_somme = perte_somme_logits_partout
+    try:
+        return chemin_guide(config, train, nom)
+    finally:
+        entrainement.perte_somme = origine
+
+
 def lancer(trainer):
     """``trainer.train()`` en silence (sans le bilan qu'il affiche), en comptant."""
     from transformers.trainer_callback import PrinterCallback

@@ -32,8 +32,10 @@ from dataclasses import replace
 from bench import commun
 from bench.calcul import compter_parametres, flops_utiles, mesurer_pics, mfu
 from bench.chemins import (
+    LEVIERS,
     chauffer,
     chemin_guide,
+    chemin_levier,
     chemin_trainer,
     chemin_trl,
     modele_lora,
@@ -46,6 +48,7 @@ CIBLES = {"trl": 3.0, "trl_regle": 1.5, "trainer": 1.0}
 NOMS = {"guide": "guide (entrainer)", "trl": "TRL SFTTrainer (défauts)",
         "trl_regle": "TRL SFTTrainer (réglé)",
         "trainer": "transformers Trainer (défauts)"}
+NOMS.update({cle: nom for cle, (nom, _, _) in LEVIERS.items()})
 AUTRES = ("trl", "trl_regle", "trainer")  # les chemins comparés au guide
 N_VALIDATION_ASSISTANT = 64  # conversations de l'assistant mises de côté
 
@@ -77,6 +80,10 @@ def analyser_arguments(argv=None):
     parser.add_argument("--assistant", action="store_true",
                         help="le chemin de l'assistant : Gemma 3 270M, "
                              "conversations avec fiches, recette RECETTE_RAG")
+    parser.add_argument("--leviers", action="store_true",
+                        help="mesure aussi le guide privé de chacun de ses leviers "
+                             "(bf16, logits aux seules positions de la perte, "
+                             "LoRA sur les dernières couches, micro-lots)")
     parser.add_argument("--sans-json", action="store_true",
                         help="n'écrit pas bench/resultats.json")
     return parser.parse_args(argv)
@@ -117,6 +124,9 @@ def mesurer(args):
     config = replace(recette, bf16=dtype == torch.bfloat16, max_pas=n_pas * k,
                      taille_lot=par_maj // k, accumulation=k)
     chemins = ["guide"] + [c for c in AUTRES if c in args.chemins.split(",")]
+    if args.leviers:
+        chemins += [c for c in LEVIERS if c != "toutes_couches"
+                    or config.lora_couches]  # sans objet si LoRA est partout
     machine = commun.machine()
     base, tokenizer = modele_lora(config, modele)
     train, validation, comptes = (exemples_assistant(tokenizer) if args.assistant
@@ -162,6 +172,9 @@ def mesurer(args):
         avant = pic_octets()
         if cle == "guide":
             model, compteur, chrono, prep, details = chemin_guide(config, train, modele)
+        elif cle in LEVIERS:
+            model, compteur, chrono, prep, details = chemin_levier(
+                cle, config, train, modele)
         elif cle == "trainer":
             model, compteur, chrono, prep, details = chemin_trainer(
                 config, train, n_pas, modele)
@@ -236,6 +249,16 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
         elif c["atteinte"] is False:
             remarques.append(f"Le guide perd ici : {c['nom']} = {c['texte']} "
                              f"(visé {c['cible']}).")
+    leviers = [c for c in LEVIERS if c in resultats]
+    if leviers:
+        remarques.append(
+            "Ce que rapporte chaque levier du guide (durée du guide privé de ce "
+            "levier / durée du guide, perte de validation entre parenthèses) : "
+            + " ; ".join(
+                f"{NOMS[c].removeprefix('guide, ').removeprefix('guide ')} "
+                f"{facteur(guide['jetons_par_s'] / resultats[c]['jetons_par_s'])} "
+                f"({nombre(resultats[c]['perte_validation'], 3)} contre "
+                f"{nombre(guide['perte_validation'], 3)})" for c in leviers) + ".")
     remarques.append(
         f"Perte de validation avant entraînement : "
         f"{nombre(perte_avant, 3)} ; pics mesurés : bf16 "

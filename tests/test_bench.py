@@ -312,3 +312,28 @@ def test_rendre_memoire_libre_revient_au_niveau_vivant():
     apres = rendre_memoire_libre()
     assert avec - depart > 200 * 2**20
     assert apres < depart + 50 * 2**20  # la mémoire libérée est rendue
+
+
+def test_logits_partout_meme_perte_que_logits_to_keep(tokenizer_minuscule):
+    # Le levier « tête de langage aux seules positions de la perte » ne change
+    # pas la perte : seulement le calcul.
+    import torch
+    from conftest import construire_modele
+
+    from bench.chemins import perte_somme_logits_partout
+    from tutorial_code.entrainement import perte_somme
+    from tutorial_code.lots import collate_packing
+    from tutorial_code.tokenisation import tokeniser_conversation
+
+    model = construire_modele(tokenizer_minuscule)
+    conversations = [[{"role": "user", "content": "Bonjour"},
+                      {"role": "assistant", "content": "Le remplacement coûte 129 €."}],
+                     [{"role": "user", "content": "La garantie ?"},
+                      {"role": "assistant", "content": "Pendant 2 ans."}]]
+    lot = collate_packing([tokeniser_conversation(tokenizer_minuscule, c)
+                           for c in conversations])
+    with torch.no_grad():
+        attendu, n = perte_somme(model, lot)
+        obtenu, m = perte_somme_logits_partout(model, lot)
+    assert n == m > 0
+    torch.testing.assert_close(obtenu, attendu)
