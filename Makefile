@@ -103,7 +103,7 @@ OPTIONS_BANC := $(if $(RAPIDE),--rapide)
 bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md, README
 	rm -f bench/resultats.json bench/resultats.md
 	$(TCMALLOC) $(PY) -m bench.entrainement $(OPTIONS_BANC)
-	$(TCMALLOC) $(PY) -m bench.entrainement --assistant $(OPTIONS_BANC)
+	$(TCMALLOC) $(PY) -m bench.entrainement --assistant --leviers $(OPTIONS_BANC)
 	$(TCMALLOC) $(PY) -m bench.generation $(OPTIONS_BANC)
 	$(PY) -m bench.docs $(OPTIONS_BANC) $(if $(FROID),--froid)
 	$(PY) -m bench.readme

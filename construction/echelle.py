@@ -75,9 +75,8 @@ def lire_checkpointing(mesures):
     # pas LoRA qui en compte 4 (voir secondes_par_epoque) : + 2 / 4 = + 50 %.
     prevu = 2 / FLOP_PAR_PARAMETRE["LoRA"]
     if temps > 0.05:
-        suite = (f", et allonge le pas de {pourcent(temps)}. Le compte des "
-                 "multiplications prévoyait "
-                 f"{pourcent(prevu)} : une passe avant de plus (2 FLOP par "
+        suite = (f", et allonge le pas de {pourcent(temps)}. Le compte des FLOP "
+                 f"prévoyait {pourcent(prevu)} : une passe avant de plus (2 FLOP par "
                  f"paramètre et par jeton) sur un pas LoRA qui en compte "
                  f"{FLOP_PAR_PARAMETRE['LoRA']}")
         if temps > 1.2 * prevu:

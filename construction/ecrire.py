@@ -36,10 +36,12 @@ def capturer(chemin):
 def texte_tableau(entetes, lignes, titre=None):
     """Un tableau reStructuredText (``list-table``), une ligne par liste.
 
-    Les options de commande (``--roles``) passent en littéral : sans cela, les
-    guillemets typographiques de Sphinx changeraient ``--`` en tiret.
+    Les options de commande (``--roles``) d'une cellule de texte passent en
+    littéral : sans cela, les guillemets typographiques de Sphinx changeraient
+    ``--`` en tiret. Une cellule déjà littérale reste telle quelle.
     """
-    lignes = [[re.sub(r"(?<![\w`-])(--[a-z][\w-]*)", r"``\1``", str(c))
+    lignes = [[c if "``" in str(c) else
+               re.sub(r"(?<![\w`-])(--[a-z][\w-]*)", r"``\1``", str(c))
                for c in ligne] for ligne in lignes]
     texte = f".. list-table::{' ' + titre if titre else ''}\n   :header-rows: 1\n\n"
     for ligne in [entetes] + lignes:

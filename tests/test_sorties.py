@@ -161,3 +161,12 @@ def test_le_banc_de_la_construction_predit_comme_le_cache():
         producteur = sorties.fichier_du_module(PAR_NOM[c.nom].producteur)
         assert sorties.chapitres_dependants(
             producteur.relative_to(sorties.RACINE)) == [c.nom]
+
+
+def test_tableau_options_en_litteral_sauf_cellule_deja_litterale():
+    from construction.ecrire import texte_tableau
+
+    texte = texte_tableau(["raison", "message"], [
+        ["rôle inconnu (sinon --roles x=…)", "``Erreur : sinon --roles x=…``"]])
+    assert "(sinon ``--roles`` x=…)" in texte
+    assert "``Erreur : sinon --roles x=…``" in texte  # pas de littéral imbriqué
