@@ -53,8 +53,9 @@ def rendre_memoire_libre():
         processus.MallocExtension_ReleaseFreeMemory()
     elif hasattr(processus, "malloc_trim"):  # glibc
         processus.malloc_trim(0)
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    from tutorial_code.echelle_un_gpu import rss_octets
+
+    return rss_octets()
 
 
 def nombre(x, decimales=1):
