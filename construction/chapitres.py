@@ -19,6 +19,9 @@ class Chapitre:
 
 
 DONNEES = ("data/brut/*", "data/test/*")
+# L'adaptateur qu'« Entraînement » sauvegarde (``affinage.DOSSIER_MODELE``, hors
+# mode rapide, plus « modele ») et que « Recherche » évalue.
+ADAPTATEUR_ENTRAINEMENT = "_travail/assistant/modele"
 
 # Dans l'ordre : un chapitre peut lire ce qu'un précédent a produit.
 CHAPITRES = (
@@ -30,7 +33,7 @@ CHAPITRES = (
     # « Recherche » évalue aussi l'adaptateur qu'« Entraînement » a sauvegardé :
     # un nouvel entraînement la rend périmée.
     Chapitre("recherche", "recherche", "construction.recherche",
-             DONNEES + ("_travail/assistant/modele/*",)),
+             DONNEES + (ADAPTATEUR_ENTRAINEMENT + "/*",)),
     Chapitre("echelle", "echelle", "construction.echelle", ("data/brut/*",)),
 )
 PAR_NOM = {c.nom: c for c in CHAPITRES}

@@ -11,6 +11,7 @@ import shutil
 
 import torch
 
+from construction.chapitres import ADAPTATEUR_ENTRAINEMENT
 from construction.ecrire import capturer, ecrire_si_change, ecrire_tableau
 from tutorial_code import RACINE
 from tutorial_code.assistant import (
@@ -175,7 +176,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
     model, tokenizer = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
     lignes.insert(0, ("SmolLM2, sans recherche ni affinage",
                       evaluer(model, tokenizer, jeux, fiche)))
-    seul = RACINE / "_travail" / "assistant" / "modele"
+    seul = RACINE / ADAPTATEUR_ENTRAINEMENT
     if seul.exists() and not RAPIDE:  # l'adaptateur du chapitre Entraînement
         model, tokenizer = charger_modele(str(seul), dtype=torch.float32)
         lignes.insert(1, ("SmolLM2 affiné seul (chapitre Entraînement)",

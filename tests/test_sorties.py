@@ -1,10 +1,13 @@
 """Le cache des sorties : le registre des chapitres, et l'empreinte de chacun."""
 
 import importlib
+import os
 import shutil
+import subprocess
+import sys
 
 from construction import sorties
-from construction.chapitres import CHAPITRES, PAR_NOM
+from construction.chapitres import ADAPTATEUR_ENTRAINEMENT, CHAPITRES, PAR_NOM
 
 
 def test_chaque_chapitre_a_un_producteur_et_une_page():
@@ -40,7 +43,7 @@ def test_un_nouvel_adaptateur_d_entrainement_perime_recherche(monkeypatch, tmp_p
         shutil.copytree(sorties.RACINE / dossier, copie / dossier)
     monkeypatch.setattr(sorties, "RACINE", copie)
     avant = {c.nom: sorties.empreinte(c.nom) for c in CHAPITRES}
-    modele = copie / "_travail" / "assistant" / "modele"
+    modele = copie / ADAPTATEUR_ENTRAINEMENT
     modele.mkdir(parents=True)
     (modele / "adapter_model.safetensors").write_bytes(b"poids")
     apres = {c.nom: sorties.empreinte(c.nom) for c in CHAPITRES}
@@ -170,3 +173,15 @@ def test_tableau_options_en_litteral_sauf_cellule_deja_litterale():
         ["rôle inconnu (sinon --roles x=…)", "``Erreur : sinon --roles x=…``"]])
     assert "(sinon ``--roles`` x=…)" in texte
     assert "``Erreur : sinon --roles x=…``" in texte  # pas de littéral imbriqué
+
+
+def test_recherche_lit_l_adaptateur_ou_entrainement_l_ecrit():
+    # Le registre nomme l'adaptateur d'« Entraînement » sans importer torch ;
+    # il doit rester le dossier où ``affinage`` l'écrit (hors mode rapide).
+    code = ("from tutorial_code.affinage import DOSSIER_MODELE\n"
+            "from tutorial_code import RACINE\n"
+            "print((DOSSIER_MODELE / 'modele').relative_to(RACINE).as_posix())")
+    env = {k: v for k, v in os.environ.items() if k != "AFFINAGE_RAPIDE"}
+    sortie = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert sortie == ADAPTATEUR_ENTRAINEMENT
