@@ -92,10 +92,18 @@ def analyser_arguments(argv=None):
 def exemples_assistant(tokenizer):
     """(train, validation, comptes) : les conversations de l'assistant avec
     leurs fiches, tokenisées ; les dernières mises de côté pour la validation."""
+    from functools import partial
+
     from tutorial_code.assistant import donnees_assistant, tokeniser
     from tutorial_code.pretraitement import charger_fiche, charger_jeu
+    from tutorial_code.sonde import Encodeur, IndexMixte
 
-    conversations, _ = donnees_assistant(charger_jeu(), charger_fiche())
+    # Les fiches de chaque exemple, comme dans le chapitre : BM25 + sonde.
+    fiche, encodeur = charger_fiche(), Encodeur()
+    conversations, _ = donnees_assistant(
+        charger_jeu(), fiche, construire_index=partial(IndexMixte, fiche,
+                                                       encodeur=encodeur))
+    del encodeur  # son modèle (1 Gio) ne compte pas dans le pic des chemins
     exemples = tokeniser(conversations, tokenizer)
     train = exemples[:-N_VALIDATION_ASSISTANT]
     validation = exemples[-N_VALIDATION_ASSISTANT:]

@@ -8,6 +8,7 @@ interprètent une mesure sont choisies ici, d'après la mesure.
 import json
 import os
 import shutil
+from functools import partial
 
 import torch
 
@@ -27,6 +28,7 @@ from tutorial_code.assistant import (
     mesurer,
     preparer_gabarit,
     repondre,
+    trouve,
 )
 from tutorial_code.entrainement import (
     ConfigEntrainement,
@@ -54,6 +56,12 @@ from tutorial_code.recherche import (
     rappel_recherche,
 )
 from tutorial_code.runner import BasicModelRunner
+from tutorial_code.sonde import (
+    Encodeur,
+    IndexMixte,
+    empreinte_sonde,
+    index_mixte,
+)
 from tutorial_code.tokenisation import tokeniser_conversation
 
 # [region:dossiers]
@@ -62,6 +70,8 @@ TRAVAIL = DOSSIER_ASSISTANTS  # _travail/assistants (-rapide en mode rapide)
 # [fin:dossiers]
 
 NOMS = {MODELE_EMBARQUE: "SmolLM2-135M-Instruct", MODELE_BASE: "Gemma 3 270M"}
+# La référence à battre : la fiche n° 1 de la recherche de l'assistant.
+EXTRACTIF = "recherche seule (BM25 + sonde) : la fiche n° 1 pour réponse"
 
 
 # [region:evaluer]
@@ -137,34 +147,62 @@ def produire_sorties(dossier):
         rates = [(q, r) for q, r in zip(jeux["test"], rangs) if r != 1]
         documents = documents_fiche(fiche, questions_par_fait(jeu["train"]))
         for q, rang in rates[:3]:
-            (trouve, _), = index.chercher([q["question"]], k=1)[0]
-            communs = racines(q["question"]) & racines(documents[trouve])
-            print(f"« {q['question']} »\n  trouvé   {trouve} : {faits[trouve]}\n"
+            (premier, _), = index.chercher([q["question"]], k=1)[0]
+            communs = racines(q["question"]) & racines(documents[premier])
+            print(f"« {q['question']} »\n  trouvé   {premier} : {faits[premier]}\n"
                   f"  attendu  {q['ref_fiche']} (rang {rang or '> 10'}) : "
                   f"{faits[q['ref_fiche']]}\n  racines communes avec le document "
                   f"trouvé : {', '.join(sorted(communs)) or 'aucune'}")
         # [fin:rates]
+    with capturer(dossier / "sonde.txt"):
+        # [region:sonde]
+        encodeur = Encodeur()  # les 6 premières couches de Gemma 3 270M, gelées
+        mixte = index_mixte(jeu, fiche, encodeur)  # la sonde apprend ici
+        mixte.seuil = index.seuil  # le seuil de BM25, inchangé
+        for nom in ("test", "proches"):
+            rappels, _ = rappel_recherche(mixte, jeux[nom])
+            print(f"BM25 + sonde, questions {libelles[nom]} : bon fait "
+                  + ", ".join((f"parmi les {k} premiers" if k > 1 else "en tête")
+                              + f" pour {pourcent(r)}" for k, r in rappels.items()))
+        premiers = mixte.chercher([q["question"] for q in jeux["test"]], k=1)
+        bien = [t[0][0] == q["ref_fiche"] for q, t in zip(jeux["test"], premiers)]
+        en_tete_bm25 = [r == 1 for r in rangs]  # rangs : ceux de BM25, plus haut
+        gagnees = sum(b and not a for a, b in zip(en_tete_bm25, bien))
+        perdues = sum(a and not b for a, b in zip(en_tete_bm25, bien))
+        print(f"Sur {accorder(len(rates), 'question')} de test que BM25 ne "
+              f"mettait pas en tête, la sonde en remet {gagnees} en tête ; elle "
+              f"en fait perdre {perdues} que BM25 y mettait.")
+        # [fin:sonde]
+    # La discussion (--discuter) relira cette sonde au lieu de la réapprendre.
+    mixte.sonde.sauver(TRAVAIL / "sonde.safetensors", empreinte_sonde(
+        encodeur, fiche, questions_par_fait(jeu["train"])))
     with capturer(dossier / "extractif.txt"):
         # [region:extractif]
-        premiere = {nom: [faits[t[0][0]] if t[0][1] >= index.seuil
-                          else REPONSE_INCONNUE
-                          for t in index.chercher([q["question"] for q in qs], k=1)]
-                    for nom, qs in jeux.items()}
-        extractif = mesurer(premiere, jeux, fiche)
-        print(f"La fiche n° 1 pour réponse : rappel {pourcent(extractif['test'])} "
-              f"(test), {pourcent(extractif['proches'])} (proches)")
+        extractifs = {}
+        for nom_index, recherche in (("BM25", index), ("BM25 + sonde", mixte)):
+            premiere = {nom: [faits[t[0][0]] if trouve(recherche, t)
+                              else REPONSE_INCONNUE
+                              for t in recherche.chercher([q["question"] for q in qs])]
+                        for nom, qs in jeux.items()}
+            extractifs[nom_index] = mesurer(premiere, jeux, fiche)
+            print(f"La fiche n° 1 pour réponse ({nom_index}) : rappel "
+                  f"{pourcent(extractifs[nom_index]['test'])} (test), "
+                  f"{pourcent(extractifs[nom_index]['proches'])} (proches)")
         # [fin:extractif]
-    lignes = [("recherche seule : la fiche n° 1 pour réponse", extractif)]
-    produire_assistants(dossier, jeu, fiche, index, jeux, lignes)
+    lignes = [("recherche seule (BM25) : la fiche n° 1 pour réponse",
+               extractifs["BM25"]), (EXTRACTIF, extractifs["BM25 + sonde"])]
+    produire_assistants(dossier, jeu, fiche, mixte, jeux, lignes, encodeur)
 
 
-def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
+def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     """Les modèles avant affinage, les entraînements, le tableau, le choix."""
     with capturer(dossier / "format.txt"):
         # [region:format]
         gemma, tok_gemma = charger_modele(MODELE_BASE, dtype=torch.float32)
         preparer_gabarit(gemma, tok_gemma)
-        conversations, presents = donnees_assistant(jeu, fiche)
+        recherche = partial(IndexMixte, fiche, encodeur=encodeur)  # pour chaque pli
+        conversations, presents = donnees_assistant(jeu, fiche,
+                                                    construire_index=recherche)
         print(f"{len(conversations)} conversations d'entraînement, dont "
               f"{presents} avec la bonne fiche parmi les {K_FICHES} de l'invite")
         print(tok_gemma.apply_chat_template(conversations[0], tokenize=False))
@@ -184,11 +222,11 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
     del model, tokenizer
     with capturer(dossier / f"entrainement_{MODELE_EMBARQUE}.txt"):
         # [region:entrainer-smollm2]
-        smollm2_affine = entrainer_et_dire("smollm2-135m-instruct")
+        smollm2_affine = entrainer_et_dire("smollm2-135m-instruct", encodeur)
         # [fin:entrainer-smollm2]
     with capturer(dossier / f"entrainement_{MODELE_BASE}.txt"):
         # [region:entrainer-gemma]
-        gemma_affine = entrainer_et_dire("gemma3-270m")
+        gemma_affine = entrainer_et_dire("gemma3-270m", encodeur)
         # [fin:entrainer-gemma]
     resultats = {}
     for nom, (model, tokenizer, bilan) in ((MODELE_EMBARQUE, smollm2_affine),
@@ -209,7 +247,8 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes):
                        evaluer(model, tokenizer, jeux, fiche, index)))
     del model, tokenizer
     model, tokenizer, bilan = entrainer_assistant(
-        choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE)
+        choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE,
+        encodeur=encodeur)
     mesures = evaluer(model, tokenizer, jeux, fiche, index)
     mesures["duree_s"] = bilan["duree_s"]
     lignes.append((f"… sans conversations générales mêlées, {NOMS[choix]}",
@@ -247,7 +286,7 @@ def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
 def lire_hors_sujet(index, fiche, modeles, question):
     """La phrase qui lit la réponse à la question sans rapport, d'après le
     score de la recherche et ce que chaque modèle répond."""
-    score = index.chercher([question], 1)[0][0][1]
+    score = max(s for _, s in index.chercher([question], K_FICHES)[0])
     chiffres = f"score {formater(score, 2)}, seuil {formater(index.seuil, 2)}"
     if score < index.seuil:
         return (f"La question sans rapport reste sous le seuil de la recherche "
@@ -270,11 +309,12 @@ def lire_hors_sujet(index, fiche, modeles, question):
             "ce risque sur toutes les questions sans rapport.\n")
 
 
-def entrainer_et_dire(nom):
+def entrainer_et_dire(nom, encodeur):
     """Affine ``nom`` à lire ses fiches, dit le travail fait, rend le modèle."""
     sortie = TRAVAIL / nom
     shutil.rmtree(sortie, ignore_errors=True)  # repartir de zéro
-    model, tokenizer, bilan = entrainer_assistant(nom, sortie, rapide=RAPIDE)
+    model, tokenizer, bilan = entrainer_assistant(nom, sortie, rapide=RAPIDE,
+                                                  encodeur=encodeur)
     print(f"{bilan['pas']} pas, {bilan['exemples']} exemples, "
           f"{formater(bilan['jetons'], 0)} jetons en {bilan['duree_s']:.0f} s "
           f"({bilan['jetons'] / bilan['duree_s']:.0f} jetons/s, {bilan['dtype']})")
@@ -328,7 +368,7 @@ def conclure(dossier, lignes, resultats, choix, tailles):
     (``tailles`` : le nombre de questions de chaque jeu)."""
     autre = next(n for n in resultats if n != choix)
     m = resultats[choix][0]
-    extractif = lignes["recherche seule : la fiche n° 1 pour réponse"]
+    extractif = lignes[EXTRACTIF]
     sans = lignes[f"… sans conversations générales mêlées, {NOMS[choix]}"]
     avant = lignes[f"recherche + {NOMS[choix]} non affiné"]
     phrases = [phrase_du_choix(m, resultats[autre][0], NOMS[choix], NOMS[autre])]

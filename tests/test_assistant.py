@@ -234,6 +234,7 @@ def test_recherche_et_affinage_battent_l_affinage_seul(tmp_path):
     from tutorial_code.modeles import MODELE_EMBARQUE, charger_modele
     from tutorial_code.pretraitement import charger_fiche, charger_questions_test
     from tutorial_code.recette import preparer_exemples
+    from tutorial_code.sonde import Encodeur
 
     config = replace(RECETTE_RAG, max_pas=48, bf16=False)
     fiche = charger_fiche()
@@ -241,11 +242,12 @@ def test_recherche_et_affinage_battent_l_affinage_seul(tmp_path):
     jeux = {"test": charger_questions_test()[:12], "proches": [],
             "hors sujet": [{"id": "H", "question": "Quelle est la capitale du "
                                                   "Japon ?"}]}
+    encodeur = Encodeur()  # celui de la sonde, partagé : vecteurs calculés une fois
     model, tokenizer, _ = entrainer_assistant(MODELE_EMBARQUE, tmp_path / "rag",
-                                              config=config)
+                                              config=config, encodeur=encodeur)
     runner = BasicModelRunner.depuis_modele(model, tokenizer,
                                             system_prompt=PROMPT_SYSTEME)
-    index = index_calibre()
+    index = index_calibre(encodeur, fichier=tmp_path / "sonde.safetensors")
     avec = {nom: repondre(runner, index, faits, qs) for nom, qs in jeux.items()}
     seul, tok_seul = charger_modele(MODELE_EMBARQUE, dtype=torch.float32,
                                     verbeux=False)
@@ -320,7 +322,7 @@ def test_conclusion_ecart_d_une_question_dans_le_bruit(tmp_path, monkeypatch):
 
     def phrases(test_affine):
         m = {"test": test_affine, "proches": 0.77, "hors sujet": 0.63, "perte": 3.0}
-        lignes = {"recherche seule : la fiche n° 1 pour réponse":
+        lignes = {rp.EXTRACTIF:
                   {"test": 39 / 67, "hors sujet": 0.63},
                   f"… sans conversations générales mêlées, {g}": dict(m, perte=3.9),
                   f"recherche + {g} non affiné": dict(m, test=37 / 67, perte=3.5)}

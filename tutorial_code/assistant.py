@@ -1,9 +1,10 @@
 """L'assistant qui lit ses fiches : recherche + affinage pour s'en servir.
 
-La question part d'abord dans l'index BM25 (``tutorial_code.recherche``) ; les
-``k`` fiches trouvées sont écrites dans le prompt, dans l'ordre de la
-recherche ; le modèle, affiné sur ce format, répond avec la bonne fiche, ou
-dit qu'il ne sait pas quand aucune fiche ne répond.
+La question part d'abord dans la recherche : BM25 (``tutorial_code.recherche``)
+reclassé par la sonde (``tutorial_code.sonde``). Les ``k`` fiches trouvées sont
+écrites dans le prompt, dans l'ordre de la recherche ; le modèle, affiné sur
+ce format, répond avec la bonne fiche, ou dit qu'il ne sait pas quand aucune
+fiche ne répond.
 
 Exécutable : ``python -m tutorial_code.assistant --discuter`` ouvre une
 discussion dans le terminal avec l'assistant entraîné par la construction
@@ -15,6 +16,7 @@ import os
 import random
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -48,10 +50,10 @@ from tutorial_code.recherche import (
     IndexFiches,
     calibrer_seuil,
     documents_fiche,
-    index_entreprise,
     questions_par_fait,
 )
 from tutorial_code.runner import BasicModelRunner
+from tutorial_code.sonde import Encodeur, IndexMixte, index_mixte
 from tutorial_code.tokenisation import tokeniser_conversation
 
 HORS_SUJET = RACINE / "data" / "test" / "hors_sujet.jsonl"
@@ -131,7 +133,7 @@ def conversation_rag(question, fiches, reponse):
 
 # [region:exemples]
 def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.0,
-                 hors_sujet=()):
+                 hors_sujet=(), construire_index=None):
     """Les conversations d'entraînement avec fiches, comme à l'usage.
 
     Les fiches d'une question d'entraînement viennent d'un index qui ne
@@ -141,7 +143,12 @@ def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.0,
     ``REPONSE_INCONNUE``. Pour une part ``part_sans`` des questions, on retire
     exprès la bonne fiche ; les questions ``hors_sujet`` (sans rapport avec
     l'entreprise) reçoivent leurs fiches et ``REPONSE_INCONNUE``.
+    ``construire_index(par_fait)`` : la recherche de l'usage (BM25 seul par
+    défaut ; ``IndexMixte`` pour BM25 + sonde), refaite sur chaque pli.
     """
+    if construire_index is None:
+        def construire_index(par_fait):
+            return IndexFiches(documents_fiche(fiche, par_fait))
     faits = {f["id"]: f["fait"] for f in fiche}
     questions = [e for e in exemples if e["ref_fiche"] in faits
                  and e["source"] in ("faq", "tickets")]
@@ -151,7 +158,7 @@ def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.0,
     for p in range(plis):
         a_chercher = questions[p::plis]
         autres = [e for i, e in enumerate(questions) if i % plis != p]
-        index = IndexFiches(documents_fiche(fiche, questions_par_fait(autres)))
+        index = construire_index(questions_par_fait(autres))
         textes = [e["messages"][1]["content"] for e in a_chercher]
         for e, trouves in zip(a_chercher, index.chercher(textes, k + 1)):
             ids = [i for i, _ in trouves]
@@ -164,7 +171,7 @@ def exemples_rag(exemples, fiche, k=K_FICHES, plis=4, graine=0, part_sans=0.0,
             conversations.append(conversation_rag(
                 e["messages"][1]["content"], [faits[i] for i in ids], reponse))
     if hors_sujet:
-        index = IndexFiches(documents_fiche(fiche, questions_par_fait(questions)))
+        index = construire_index(questions_par_fait(questions))
         for q, trouves in zip(hors_sujet, index.chercher(list(hors_sujet), k)):
             conversations.append(conversation_rag(
                 q, [faits[i] for i, _ in trouves], REPONSE_INCONNUE))
@@ -208,7 +215,7 @@ def conversations_generales():
 
 
 # [region:donnees]
-def donnees_assistant(jeu, fiche, melanger=True, graine=0):
+def donnees_assistant(jeu, fiche, melanger=True, graine=0, construire_index=None):
     """Les conversations d'entraînement de l'assistant, avant tokenisation.
 
     ``melanger`` : on mêle aux fiches la moitié des conversations générales,
@@ -218,7 +225,8 @@ def donnees_assistant(jeu, fiche, melanger=True, graine=0):
     melange, _ = conversations_generales()
     questions_generales = [c[0]["content"] for c in melange]
     conversations, presents = exemples_rag(list(jeu["train"]), fiche, graine=graine,
-                                           hors_sujet=questions_generales)
+                                           hors_sujet=questions_generales,
+                                           construire_index=construire_index)
     if melanger:
         conversations += [[{"role": "system", "content": PROMPT_SYSTEME}, *c]
                           for c in melange * 3]
@@ -228,10 +236,15 @@ def donnees_assistant(jeu, fiche, melanger=True, graine=0):
 
 
 # [region:repondre]
+def trouve(index, trouves):
+    """Vrai si l'une des fiches trouvées atteint le seuil de la recherche."""
+    return max(score for _, score in trouves) >= index.seuil
+
+
 def repondre(runner, index, faits, questions, k=K_FICHES, max_new_tokens=48):
     """Les réponses de l'assistant : recherche, fiches dans le prompt, génération.
 
-    Si la meilleure fiche a un score sous ``index.seuil``, la recherche n'a
+    Si aucune fiche n'a un score BM25 au seuil, la recherche n'a
     rien trouvé : « je ne sais pas », sans même appeler le modèle.
     """
     if not questions:
@@ -239,7 +252,7 @@ def repondre(runner, index, faits, questions, k=K_FICHES, max_new_tokens=48):
     trouves = index.chercher([q["question"] for q in questions], k)
     prompts = [prompt_avec_fiches(q["question"], [faits[i] for i, _ in t])
                for q, t in zip(questions, trouves)]
-    a_generer = [i for i, t in enumerate(trouves) if t[0][1] >= index.seuil]
+    a_generer = [i for i, t in enumerate(trouves) if trouve(index, t)]
     generees = runner.predict([prompts[i] for i in a_generer],
                               max_new_tokens=max_new_tokens) if a_generer else []
     reponses = [REPONSE_INCONNUE] * len(questions)
@@ -288,18 +301,25 @@ def mesurer(reponses, jeux, fiche):
 
 # [region:entrainer]
 def entrainer_assistant(nom, sortie, melanger=True, config=RECETTE_RAG,
-                        rapide=False):
+                        rapide=False, encodeur=None):
     """Affine ``nom`` à lire ses fiches ; sauvegarde l'adaptateur dans ``sortie``.
 
     Renvoie ``(model, tokenizer, bilan)`` ; le bilan dit le travail fait
     (pas, exemples, jetons), sa durée sur cette machine, et la perte sur le
-    jeton de fin de tour avant et après l'affinage.
+    jeton de fin de tour avant et après l'affinage. Les fiches des exemples
+    viennent de la recherche de l'usage : BM25 reclassé par la sonde
+    (``encodeur`` : celui de la sonde, pour réutiliser ses vecteurs).
     """
+    encodeur = encodeur or Encodeur()
+    fiche = charger_fiche()
+    conversations, _ = donnees_assistant(
+        charger_jeu(), fiche, melanger,
+        construire_index=partial(IndexMixte, fiche, encodeur=encodeur))
+    encodeur.liberer()  # ses vecteurs restent ; son modèle quitte la mémoire
     _, dtype, raison = choisir_device_dtype(entrainement=True)
     config = replace(config, bf16=dtype == torch.bfloat16)
     model, tokenizer = charger_modele(nom, dtype=torch.float32)
     preparer_gabarit(model, tokenizer)
-    conversations, _ = donnees_assistant(charger_jeu(), charger_fiche(), melanger)
     train = tokeniser(conversations, tokenizer)
     echantillon = conversations[:16]  # pour la perte sur la fin de tour
     fin_de_tour = [perte_fin_de_tour(model, tokenizer, echantillon)]
@@ -342,7 +362,7 @@ def discuter(runner, index, fiche, entrees=None, max_new_tokens=96):
         if entrees is not None:
             print(f"Vous : {question}")
         trouves = index.chercher([question], K_FICHES)[0]
-        if trouves[0][1] < index.seuil:
+        if not trouve(index, trouves):
             print(f"Assistant : {REPONSE_INCONNUE}")
             continue
         prompt = runner.formater(prompt_avec_fiches(
@@ -370,11 +390,15 @@ def questions_clavier():
 # [fin:discuter]
 
 
-def index_calibre():
-    """L'index de l'entreprise, son seuil calibré sur des questions générales."""
-    index = index_entreprise()
+def index_calibre(encodeur=None, fichier=None):
+    """L'index de l'entreprise (BM25 + sonde), le seuil de BM25 calibré sur
+    des questions générales. ``fichier`` : où relire ou écrire la sonde
+    (défaut : celle que la construction a sauvegardée)."""
+    fichier = fichier or DOSSIER_ASSISTANTS / "sonde.safetensors"
+    index = index_mixte(encodeur=encodeur, fichier=fichier)
     melange, _ = conversations_generales()
-    calibrer_seuil(index, [c[0]["content"] for c in melange])
+    calibrer_seuil(index.bm25, [c[0]["content"] for c in melange])
+    index.encodeur.charger()  # prêt pour la première question
     return index
 
 
