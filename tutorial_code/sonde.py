@@ -41,7 +41,7 @@ from tutorial_code.recherche import (
 )
 
 # [region:reglages]
-COUCHES = 6  # sur 18 : mesuré, les couches du milieu classent le mieux
+COUCHES = 6  # couches gardées, sur les 18 de Gemma 3 270M
 GABARIT = ("Question d'un client à un garage de vitrage automobile : « {q} »\n"
            "En un mot, le sujet de cette question est :")
 POIDS = 0.5  # score = BM25 + 0,5 × log p ; choisi sur la validation
@@ -51,7 +51,7 @@ POIDS = 0.5  # score = BM25 + 0,5 × log p ; choisi sur la validation
 class Encodeur:
     """Les premières couches d'un modèle gelé : une question → 640 nombres.
 
-    Le modèle n'est chargé qu'au premier besoin ; ``liberer`` le rend (1 Gio)
+    Le modèle n'est chargé qu'au premier besoin ; ``liberer`` rend sa mémoire
     en gardant les vecteurs déjà calculés, qu'on ne recalcule jamais.
     """
 
@@ -65,7 +65,7 @@ class Encodeur:
         model, self.tokenizer = charger_modele(self.nom, dtype=torch.float32,
                                                verbeux=False)
         # On ne garde que les premières couches (puis la normalisation finale) :
-        # 6 couches sur 18, la passe coûte trois fois moins.
+        # la passe ne calcule que celles-là.
         model.model.layers = model.model.layers[:self.couches]
         self.corps = model.model.eval()  # sans la tête de langage
         # Remplissage à droite : les jetons réels gardent leurs positions, et
