@@ -112,6 +112,16 @@ class Clone:
             f.write("\n# Modification d'essai du banc (bench/docs.py).\n")
 
 
+def entrees_hors_depot(chapitres, racine):
+    """Les fichiers d'entrée des chapitres qui sont sous ``_travail/`` (ignoré
+    par git, donc absent d'un clone)."""
+    from construction.sorties import fichiers_du_chapitre
+
+    travail = Path(racine) / "_travail"
+    return sorted({f for c in chapitres for f in fichiers_du_chapitre(c)
+                   if travail in Path(f).parents})
+
+
 def mesurer(args, dossier):
     from construction.chapitres import NOMS as CHAPITRES
     from construction.chapitres import PAR_NOM
@@ -153,6 +163,13 @@ def mesurer(args, dossier):
         sorties = Path(args.sorties or DOSSIER_SORTIES)
         if sorties.exists():
             shutil.copytree(sorties, clone.dossier / "docs" / "_sorties")
+        # Les fichiers non versionnés qu'un chapitre lit (l'adaptateur
+        # d'« Entraînement », que « Recherche » évalue) : sans eux, son
+        # empreinte change et il se recalculerait.
+        for chemin in entrees_hors_depot(CHAPITRES, RACINE):
+            copie = clone.dossier / chemin.relative_to(RACINE)
+            copie.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(chemin, copie)
         mesures["premiere"] = clone.construire("première, sorties reprises")
     mesures["tiede"] = clone.construire("sans changement")
     clone.modifier(fichier)

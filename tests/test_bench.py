@@ -149,6 +149,22 @@ def test_chapitres_dependants():
     assert chapitres_dependants("tutorial_code/modeles.py") == list(NOMS)
 
 
+def test_docs_copie_les_entrees_sous_travail(tmp_path, monkeypatch):
+    """Le clone du banc reçoit ce que les chapitres lisent sous _travail/
+    (ignoré par git), et rien d'autre : sinon l'empreinte de « Recherche »
+    change et il se recalcule au lieu de reprendre ses sorties."""
+    import construction.sorties
+    from bench.docs import entrees_hors_depot
+
+    adaptateur = tmp_path / "_travail" / "assistant" / "modele" / "a.safetensors"
+    donnees = tmp_path / "data" / "brut" / "fiche.csv"
+    fichiers = {"entrainement": [donnees], "recherche": [donnees, adaptateur]}
+    monkeypatch.setattr(construction.sorties, "fichiers_du_chapitre",
+                        lambda c: fichiers[c])
+    assert entrees_hors_depot(["entrainement", "recherche"], tmp_path) == [adaptateur]
+    assert entrees_hors_depot(["entrainement"], tmp_path) == []
+
+
 def test_generation_lot_trop_lent_et_chargement():
     from types import SimpleNamespace
 
