@@ -97,7 +97,7 @@ test: paquets html  ## construit le site, vérifie le code (ruff), lance tous le
 	exit $$code
 
 # RAPIDE=1 : quelques pas, quelques prompts (vérifier que tout marche) ;
-# FROID=1 : mesure aussi la construction du site à froid (~11 min de plus).
+# FROID=1 : mesure aussi la construction du site à froid (~30 min de plus sur 2 cœurs).
 OPTIONS_BANC := $(if $(RAPIDE),--rapide)
 
 bench: modele  ## mesure les débits (bench/) : bench/resultats.json et .md, README

@@ -5,8 +5,8 @@ Tout se passe dans un clone temporaire du commit courant (``git clone`` dans
 /tmp), qui partage l'environnement Python et le cache du modèle de ce dépôt :
 rien n'est installé, rien n'est écrit ici. On y chronomètre ``make html`` :
 
-1. à froid (``--froid``, optionnel : le chapitre « Entraînement » entraîne
-   une dizaine de minutes) ; sans ``--froid``, la première construction
+1. à froid (``--froid``, optionnel : le chapitre « Entraînement » prend
+   7 minutes, « Recherche » 17) ; sans ``--froid``, la première construction
    reprend les sorties déjà produites dans ce dépôt (``docs/_sorties``), et
    seuls les chapitres périmés se recalculent ;
 2. aussitôt après, sans rien changer : rien ne doit se recalculer ;
@@ -42,7 +42,7 @@ def analyser_arguments(argv=None):
         "modification du module d'un chapitre.")
     parser.add_argument("--froid", action="store_true",
                         help="mesure aussi la construction à froid, sans aucune "
-                             "sortie (une dizaine de minutes)")
+                             "sortie (une demi-heure sur 2 cœurs)")
     parser.add_argument("--rapide", action="store_true",
                         help="les chapitres recalculés le sont en mode rapide "
                              "(AFFINAGE_RAPIDE=1) : pour vérifier que tout marche")
