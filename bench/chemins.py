@@ -198,7 +198,7 @@ def chauffer(model, config, train):
 
     lot = collate_packing(train[:4])
     for bf16 in (True, False):
-        with contexte_calcul(replace(config, bf16=bf16)):
+        with contexte_calcul(replace(config, bf16=bf16), model):
             perte, _ = perte_somme(model, lot)
         perte.backward()
     model.zero_grad(set_to_none=True)

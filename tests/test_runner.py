@@ -136,26 +136,41 @@ def test_choix_du_dtype(monkeypatch):
     assert modeles.choisir_device_dtype()[1] == torch.bfloat16
 
 
+def test_choix_du_dtype_processeur_impose_malgre_un_gpu(monkeypatch):
+    # Un GPU bf16 est là, mais l'appelant veut le processeur (sans bf16 natif) :
+    # le dtype est celui du processeur, pas celui du GPU.
+    monkeypatch.delenv("AFFINAGE_DTYPE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(modeles, "drapeaux_cpu", lambda: {"avx2", "fma"})
+    assert modeles.choisir_device_dtype()[:2] == ("cuda", torch.bfloat16)
+    assert modeles.choisir_device_dtype(device="cpu")[:2] == ("cpu", torch.float32)
+    monkeypatch.setenv("AFFINAGE_DTYPE", "bfloat16")
+    assert modeles.choisir_device_dtype(device="cpu")[0] == "cpu"
+
+
 def test_dossier_adaptateur_lora(dossier_modele_minuscule, tmp_path):
     # Un adaptateur LoRA sauvegardé se recharge par son dossier : le runner
     # retrouve le modèle de base cité dans adapter_config.json.
     from peft import LoraConfig, get_peft_model
 
+    # Tout sur le processeur, même s'il y a un GPU : on compare des logits.
     base, tokenizer = charger_modele(str(dossier_modele_minuscule),
-                                     dtype=torch.float32, verbeux=False)
+                                     dtype=torch.float32, device="cpu",
+                                     verbeux=False)
     peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"],
                                                  init_lora_weights=False))
     peft_model.save_pretrained(tmp_path / "adaptateur")
     config = json.loads((tmp_path / "adaptateur" / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(dossier_modele_minuscule)
     runner = BasicModelRunner(str(tmp_path / "adaptateur"), dtype=torch.float32,
-                              verbeux=False)
+                              device="cpu", verbeux=False)
     ids = tokenizer("Bonjour", return_tensors="pt").input_ids
     with torch.no_grad():
         attendu = peft_model(ids).logits
         obtenu = runner.model(ids).logits
         sans_adaptateur = charger_modele(str(dossier_modele_minuscule),
-                                         verbeux=False)[0](ids).logits
+                                         device="cpu", verbeux=False)[0](ids).logits
     torch.testing.assert_close(obtenu, attendu)
     assert not torch.allclose(obtenu, sans_adaptateur)  # l'adaptateur agit bien
 
@@ -180,8 +195,10 @@ def test_adaptateur_garde_ses_jetons_d_arret(dossier_modele_minuscule, tmp_path)
     # comme dans la discussion : il lit celle du modèle de base.
     from peft import LoraConfig, get_peft_model
 
+    # Tout sur le processeur, même s'il y a un GPU : on compare des logits.
     base, tokenizer = charger_modele(str(dossier_modele_minuscule),
-                                     dtype=torch.float32, verbeux=False)
+                                     dtype=torch.float32, device="cpu",
+                                     verbeux=False)
     peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"]))
     ids = tokenizer("Bonjour", return_tensors="pt").input_ids
     with torch.no_grad():

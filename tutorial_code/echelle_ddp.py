@@ -48,11 +48,12 @@ def initialiser():
     """
     if "WORLD_SIZE" not in os.environ:
         return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if torch.cuda.is_available():  # un GPU par processus, NCCL entre eux
+    locaux = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # processus de la machine
+    if torch.cuda.device_count() >= locaux:  # un GPU par processus, NCCL entre eux
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
         dist.init_process_group("nccl")
-    else:  # CPU : gloo, le backend de PyTorch qui passe par TCP
+    else:  # sans GPU (ou moins que de processus) : gloo, qui passe par TCP
         device = torch.device("cpu")
         dist.init_process_group("gloo")
     return dist.get_rank(), dist.get_world_size(), device

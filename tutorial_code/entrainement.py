@@ -107,6 +107,8 @@ def perte_somme(model, lot):
     dont l'étiquette suivante compte, via ``logits_to_keep`` : sur les jetons
     de l'invite, ce produit de taille 576 × 49 152 n'est pas calculé.
     """
+    appareil = next(model.parameters()).device  # le processeur, ou un GPU
+    lot = {cle: t.to(appareil) for cle, t in lot.items()}  # sans copie sur CPU
     suivantes = lot["labels"][0, 1:]  # (N - 1,) étiquette du jeton suivant
     positions = (suivantes != -100).nonzero().squeeze(1)  # (k,)
     sortie = model(input_ids=lot["input_ids"], position_ids=lot["position_ids"],
@@ -117,10 +119,11 @@ def perte_somme(model, lot):
 # [fin:perte]
 
 
-def contexte_calcul(config):
-    """Autocast bf16 sur CPU si demandé, sinon rien."""
+def contexte_calcul(config, model=None):
+    """Autocast bf16 si demandé, sur l'appareil du modèle (CPU par défaut)."""
     if config.bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        genre = "cpu" if model is None else next(model.parameters()).device.type
+        return torch.autocast(genre, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -131,7 +134,7 @@ def perte_moyenne(model, exemples, config):
     total, n = 0.0, 0
     for debut in range(0, len(exemples), config.taille_lot):
         lot = collate_packing(exemples[debut:debut + config.taille_lot])
-        with contexte_calcul(config):
+        with contexte_calcul(config, model):
             perte, k = perte_somme(model, lot)
         total, n = total + perte.item(), n + k
     return total / max(n, 1)
@@ -188,7 +191,7 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
         # Normaliser par les jetons de TOUTE la mise à jour : même perte moyenne
         # qu'un seul grand lot, quel que soit le découpage en micro-lots.
         n_maj_jetons = sum(jetons_comptes(train[i]) for m in micro for i in m)
-        with contexte_calcul(config):
+        with contexte_calcul(config, model):
             perte, k = perte_somme(model, lot)
         (perte / n_maj_jetons).backward()
         if (pas + 1) % config.accumulation == 0 or pas + 1 == len(plan):

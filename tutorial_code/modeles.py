@@ -80,8 +80,11 @@ def drapeaux_cpu():
     return set()
 
 
-def choisir_device_dtype(entrainement=False):
+def choisir_device_dtype(entrainement=False, device=None):
     """Choisit (device, dtype, raison) selon le matériel et l'usage.
+
+    ``device="cpu"`` impose le processeur même s'il y a un GPU ; le dtype est
+    alors celui qui convient au processeur.
 
     Le bf16 divise par deux la mémoire des poids, mais il n'est rapide que si le
     matériel le calcule nativement : GPU récent, ou CPU avec AMX / AVX-512 BF16.
@@ -91,11 +94,12 @@ def choisir_device_dtype(entrainement=False):
     un prompt seul ; on garde donc le fp32 hors entraînement.
     ``AFFINAGE_DTYPE=float32`` (ou ``bfloat16``) force le choix.
     """
+    gpu = torch.cuda.is_available() and torch.device(device or "cuda").type == "cuda"
     force = os.environ.get("AFFINAGE_DTYPE")
     if force:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if gpu else "cpu"
         return device, getattr(torch, force), f"imposé par AFFINAGE_DTYPE={force}"
-    if torch.cuda.is_available():
+    if gpu:
         if torch.cuda.is_bf16_supported():
             return "cuda", torch.bfloat16, "GPU compatible bf16"
         return "cuda", torch.float16, "GPU sans bf16 : fp16"
@@ -251,7 +255,7 @@ def charger_modele(nom=MODELE_EMBARQUE, dtype=None, device=None,
     if isinstance(source, Path) and adaptateur.exists():
         return _charger_adaptateur(source, dtype, device, verbeux)
     if dtype is None or device is None:
-        auto_device, auto_dtype, raison = choisir_device_dtype()
+        auto_device, auto_dtype, raison = choisir_device_dtype(device=device)
     if dtype is not None:
         raison = "choisi par l'appelant"
     device, dtype = device or auto_device, dtype or auto_dtype

@@ -62,8 +62,10 @@ class Encodeur:
         """Charge le modèle (s'il ne l'est pas déjà)."""
         if self.corps is not None:
             return
+        # Sur le processeur même s'il y a un GPU : six couches suffisent, et
+        # la sonde, ses vecteurs et BM25 restent au même endroit.
         model, self.tokenizer = charger_modele(self.nom, dtype=torch.float32,
-                                               verbeux=False)
+                                               device="cpu", verbeux=False)
         # On ne garde que les premières couches (puis la normalisation finale) :
         # la passe ne calcule que celles-là.
         model.model.layers = model.model.layers[:self.couches]
