@@ -95,6 +95,8 @@ LEVIERS = {
     "toutes_couches": ("guide, LoRA sur toutes les couches", {"lora_couches": 0},
                        False),
     "une_rangee": ("guide, une rangée de 16 par mise à jour", "une_rangee", False),
+    "rangees_libres": ("guide, rangées sans borne de jetons", {"max_jetons": 0},
+                       False),
 }
 
 
@@ -106,7 +108,7 @@ def chemin_levier(cle, config, train, nom=None):
     if changement == "une_rangee":  # 16 exemples en une rangée, sans accumulation
         k = config.accumulation
         changement = {"taille_lot": config.taille_lot * k, "accumulation": 1,
-                      "max_pas": config.max_pas // k}
+                      "max_pas": config.max_pas // k, "max_jetons": 0}
     config = replace(config, **changement)
     origine = entrainement.perte_somme
     if logits_partout:

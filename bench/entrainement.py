@@ -261,12 +261,15 @@ def section(reglages, machine, pics, params, perte_avant, resultats, tolerance):
     if leviers:
         remarques.append(
             "Ce que rapporte chaque levier du guide (durée du guide privé de ce "
-            "levier / durée du guide, perte de validation entre parenthèses) : "
+            "levier / durée du guide ; entre parenthèses, perte de validation et pic "
+            "de mémoire) : "
             + " ; ".join(
                 f"{NOMS[c].removeprefix('guide, ').removeprefix('guide ')} "
                 f"{facteur(guide['jetons_par_s'] / resultats[c]['jetons_par_s'])} "
                 f"({nombre(resultats[c]['perte_validation'], 3)} contre "
-                f"{nombre(guide['perte_validation'], 3)})" for c in leviers) + ".")
+                f"{nombre(guide['perte_validation'], 3)} ; pic ajouté "
+                f"{nombre(resultats[c]['pic_ajoute_gio'], 1)} contre "
+                f"{nombre(guide['pic_ajoute_gio'], 1)} Gio)" for c in leviers) + ".")
     remarques.append(
         f"Perte de validation avant entraînement : "
         f"{nombre(perte_avant, 3)} ; pics mesurés : bf16 "

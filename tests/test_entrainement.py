@@ -15,7 +15,7 @@ from tutorial_code.entrainement import (
     perte_moyenne,
     perte_somme,
 )
-from tutorial_code.lots import collate_packing, collate_padding
+from tutorial_code.lots import collate_packing, collate_padding, rangees
 from tutorial_code.memoire import compter_lora, compter_parametres
 from tutorial_code.tokenisation import tokeniser_conversation
 
@@ -114,6 +114,23 @@ def test_accumulation_egale_grand_lot(tokenizer_minuscule, exemples):
         poids.append(model.model.layers[0].mlp.up_proj.weight.detach())
     diff = (poids[0] - poids[1]).abs().max().item()
     assert diff < 1e-5
+
+
+def test_rangees_bornees_meme_entrainement(tokenizer_minuscule, exemples):
+    # Pas de 4 exemples (~30 jetons chacun) en rangées d'au plus 40 jetons,
+    # donc un exemple par rangée : mêmes pertes et mêmes poids qu'une rangée.
+    assert len(rangees(exemples, 40)) > 1  # la borne coupe vraiment le pas
+    resultats = []
+    for max_jetons in (0, 40):
+        config = config_rapide(methode="complet", num_epochs=2, taille_lot=4,
+                               max_jetons=max_jetons)
+        model = construire_modele(tokenizer_minuscule)
+        historique = entrainer(model, exemples, None, config)
+        resultats.append((historique["perte"],
+                          model.model.layers[0].mlp.up_proj.weight.detach()))
+    (pertes_une, poids_une), (pertes_bornees, poids_bornees) = resultats
+    assert pertes_bornees == pytest.approx(pertes_une, rel=1e-5)
+    assert (poids_une - poids_bornees).abs().max().item() < 1e-5
 
 
 def test_reprise_reproduit_un_entrainement_ininterrompu(

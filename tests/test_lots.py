@@ -16,6 +16,7 @@ from tutorial_code.lots import (
     collate_padding,
     gaspillage_padding,
     lots_par_longueur,
+    rangees,
 )
 from tutorial_code.tokenisation import CONVERSATION_DEMO, IGNORE, tokeniser_conversation
 
@@ -123,6 +124,23 @@ def test_lots_par_longueur():
     assert all(1 <= len(lot) <= 8 for lot in lots_)
     assert lots_ == lots_par_longueur(longueurs, taille_lot=8, graine=1)
     assert lots_ != lots_par_longueur(longueurs, taille_lot=8, graine=2)
+
+
+@pytest.mark.parametrize("max_jetons", [0, 1, 5, 7, 12, 100])
+def test_rangees_bornees_sans_rien_perdre(max_jetons):
+    longueurs = [3, 4, 6, 2, 9, 1, 5]
+    exemples = [{"input_ids": [i] * n} for i, n in enumerate(longueurs)]
+    groupes = rangees(exemples, max_jetons)
+    assert [e for g in groupes for e in g] == exemples  # tous, dans l'ordre
+    for g in groupes:
+        total = sum(len(e["input_ids"]) for e in g)
+        assert len(g) == 1 or not max_jetons or total <= max_jetons
+    if not max_jetons:
+        assert len(groupes) == 1
+    # Glouton : la rangée suivante n'aurait pas tenu dans la précédente.
+    for a, b in zip(groupes, groupes[1:]):
+        if max_jetons:
+            assert sum(len(e["input_ids"]) for e in a + b[:1]) > max_jetons
 
 
 def test_gaspillage_padding():

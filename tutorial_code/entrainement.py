@@ -25,7 +25,7 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
-from tutorial_code.lots import collate_packing, lots_par_longueur
+from tutorial_code.lots import collate_packing, lots_par_longueur, rangees
 from tutorial_code.memoire import MODULES_LINEAIRES
 
 
@@ -57,6 +57,7 @@ class ConfigEntrainement:
     graine: int = 0
     bf16: bool = False  # calcul en bfloat16 (autocast), poids gardés en fp32
     max_pas: int = 0  # > 0 : on arrête le plan après ce nombre de pas
+    max_jetons: int = 512  # jetons par rangée au plus (0 : une rangée par pas)
 # [fin:config]
 
 
@@ -187,20 +188,24 @@ def entrainer(model, train, validation, config, sortie=None, sauver_tous=0,
         model.train()
         premier = pas - pas % config.accumulation  # 1er pas de cette mise à jour
         micro = plan[premier:premier + config.accumulation]
-        lot = collate_packing([train[i] for i in plan[pas]])
         # Normaliser par les jetons de TOUTE la mise à jour : même perte moyenne
         # qu'un seul grand lot, quel que soit le découpage en micro-lots.
         n_maj_jetons = sum(jetons_comptes(train[i]) for m in micro for i in m)
-        with contexte_calcul(config, model):
-            perte, k = perte_somme(model, lot)
-        (perte / n_maj_jetons).backward()
+        perte, k = 0.0, 0
+        # Une passe avant + arrière par rangée (au plus config.max_jetons
+        # jetons) : leurs gradients s'additionnent, comme ceux des micro-lots.
+        for rangee in rangees([train[i] for i in plan[pas]], config.max_jetons):
+            with contexte_calcul(config, model):
+                perte_r, k_r = perte_somme(model, collate_packing(rangee))
+            (perte_r / n_maj_jetons).backward()
+            perte, k = perte + perte_r.item(), k + k_r
         if (pas + 1) % config.accumulation == 0 or pas + 1 == len(plan):
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimiseur.step()
             planificateur.step()
             optimiseur.zero_grad(set_to_none=True)
         historique["pas"].append(pas + 1)
-        historique["perte"].append(perte.item() / max(k, 1))
+        historique["perte"].append(perte / max(k, 1))
         barre.set_postfix(perte=f"{historique['perte'][-1]:.3f}")
         if validation and ((pas + 1) % pas_par_epoque == 0 or pas + 1 == len(plan)):
             historique["validation"].append(

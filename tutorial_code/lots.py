@@ -71,6 +71,28 @@ def collate_packing(exemples):
 # [fin:packing]
 
 
+# [region:rangees]
+def rangees(exemples, max_jetons):
+    """Les exemples d'un pas, en rangées d'au plus ``max_jetons`` jetons.
+
+    Dans l'ordre, sans rien couper : un exemple plus long que ``max_jetons``
+    forme sa propre rangée ; ``max_jetons=0`` : une seule rangée. Les
+    activations gardées pour la rétropropagation croissent avec la longueur
+    d'une rangée : bornée, elle borne le pic de mémoire d'un pas, quel que soit
+    le nombre d'exemples mis bout à bout.
+    """
+    groupes, courant, n = [], [], 0
+    for e in exemples:
+        longueur = len(e["input_ids"])
+        if courant and max_jetons and n + longueur > max_jetons:
+            groupes.append(courant)
+            courant, n = [], 0
+        courant.append(e)
+        n += longueur
+    return groupes + [courant] if courant else groupes
+# [fin:rangees]
+
+
 # [region:par-longueur]
 def lots_par_longueur(longueurs, taille_lot, graine):
     """Des lots d'indices d'exemples de longueurs voisines, dans un ordre aléatoire.
