@@ -67,6 +67,10 @@ from tutorial_code.tokenisation import tokeniser_conversation
 # [region:dossiers]
 RAPIDE = os.environ.get("AFFINAGE_RAPIDE") == "1"  # tests : quelques pas
 TRAVAIL = DOSSIER_ASSISTANTS  # _travail/assistants (-rapide en mode rapide)
+# [region:questions-voiture]
+QUESTIONS_VOITURE = ["Un caillou a étoilé mon pare-brise : combien pour le "
+                     "réparer ?", "Quelle est la capitale du Japon ?"]
+# [fin:questions-voiture]
 # [fin:dossiers]
 
 NOMS = {MODELE_EMBARQUE: "SmolLM2-135M-Instruct", MODELE_BASE: "Gemma 3 270M"}
@@ -211,6 +215,11 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     # recharge (moins d'une seconde) s'il resservira. Les entraînements
     # n'ajoutent ainsi à leur pic que ce qui doit rester en mémoire.
     del gemma, tok_gemma
+    # Les vecteurs de toutes les questions du chapitre sont maintenant en cache
+    # (celles de la voiture aussi, calculées ici) : l'encodeur de la sonde
+    # (Gemma et ses 262 144 embeddings en fp32, 0,9 Gio) n'a plus à rester.
+    index.chercher(QUESTIONS_VOITURE)
+    encodeur.liberer()
     model, tokenizer = charger_modele(MODELE_EMBARQUE, dtype=torch.float32)
     lignes.insert(0, ("SmolLM2, sans recherche ni affinage",
                       evaluer(model, tokenizer, jeux, fiche)))
@@ -273,14 +282,12 @@ def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
                            "Explique-moi comment réparer la vitre cassée d'une "
                            "voiture."):
                 print(f"Sans fiches : {prompt}\n→ {runner.predict(prompt)}\n")
-            questions = ["Un caillou a étoilé mon pare-brise : combien pour le "
-                         "réparer ?", "Quelle est la capitale du Japon ?"]
-            discuter(runner, index, fiche, entrees=questions)
+            discuter(runner, index, fiche, entrees=QUESTIONS_VOITURE)
             print()
         # [fin:voiture]
     ecrire_si_change(dossier / "voiture_lecture.rst", lire_hors_sujet(
         index, fiche, {"SmolLM2": smollm2_affine, "Gemma": gemma_affine},
-        questions[1]))
+        QUESTIONS_VOITURE[1]))
 
 
 def lire_hors_sujet(index, fiche, modeles, question):
