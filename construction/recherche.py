@@ -67,11 +67,12 @@ from tutorial_code.tokenisation import tokeniser_conversation
 # [region:dossiers]
 RAPIDE = os.environ.get("AFFINAGE_RAPIDE") == "1"  # tests : quelques pas
 TRAVAIL = DOSSIER_ASSISTANTS  # _travail/assistants (-rapide en mode rapide)
+# [fin:dossiers]
+
 # [region:questions-voiture]
 QUESTIONS_VOITURE = ["Un caillou a étoilé mon pare-brise : combien pour le "
                      "réparer ?", "Quelle est la capitale du Japon ?"]
 # [fin:questions-voiture]
-# [fin:dossiers]
 
 NOMS = {MODELE_EMBARQUE: "SmolLM2-135M-Instruct", MODELE_BASE: "Gemma 3 270M"}
 # La référence à battre : la fiche n° 1 de la recherche de l'assistant.

@@ -54,6 +54,10 @@ def test_literalinclude_valide(page, cible, options):
         assert source.count(fin) == 1, f"marqueur {fin!r} absent ou non unique"
         assert source.index(debut) < source.index(fin)
         assert debut.replace("region:", "fin:") == fin, "paire de marqueurs incohérente"
+        extrait = source[source.index(debut) + len(debut):source.index(fin)]
+        assert "# [region:" not in extrait and "# [fin:" not in extrait, (
+            f"{page.name} : la région {debut!r} en contient une autre, dont les "
+            "marqueurs s'afficheraient dans la page")
 
 
 def test_des_inclusions_sont_trouvees():
