@@ -112,8 +112,8 @@ def entrainer_distribue(model, train, config, rang=0, monde=1, device="cpu"):
         n_maj_jetons = total_global(n_local, device)  # jetons de tous les rangs
         # Une part vide (lot plus petit que le monde) passe quand même par DDP,
         # sur un exemple et avec un poids nul : tous les rangs doivent se synchroniser.
-        # perte_somme met le lot sur l'appareil du modèle.
         lot = collate_packing([train[i] for i in (mien or plan[pas][:1])])
+        lot = {k: v.to(device) for k, v in lot.items()}
         fin_maj = (pas + 1) % config.accumulation == 0 or pas + 1 == len(plan)
         # no_sync : pas d'échange de gradients avant le dernier micro-lot.
         synchro = (ddp.no_sync() if ddp is not model and not fin_maj
