@@ -210,6 +210,9 @@ def produire_sorties(dossier):
         print("Mêmes réponses :", "oui" if reponses[0] == reponses[1] else "non",
               "; le prix de la fiche (69 €) :", "donné" if juste else "absent")
         # [fin:recharger]
+    # Mémoire : le modèle entraîné (fusionné) et le dernier rechargé ne
+    # servent plus ; rendus avant que la comparaison en charge un autre.
+    del model, fusionne, runner
     with capturer(dossier / "trainer.txt"):
         comparer_trainer(tokenizer)
     (dossier / "bilan.json").write_text(json.dumps(

@@ -230,27 +230,27 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
         lignes.insert(1, ("SmolLM2 affiné seul (chapitre Entraînement)",
                           evaluer(model, tokenizer, jeux, fiche)))
     del model, tokenizer
+    resultats = {}
     with capturer(dossier / f"entrainement_{MODELE_EMBARQUE}.txt"):
         # [region:entrainer-smollm2]
         smollm2_affine = entrainer_et_dire("smollm2-135m-instruct", encodeur)
         # [fin:entrainer-smollm2]
+    # Chaque modèle affiné est évalué puis rendu avant l'entraînement suivant :
+    # son adaptateur est sur le disque, on le relit pour la voiture.
+    evaluer_affine(smollm2_affine, MODELE_EMBARQUE, jeux, fiche, index, lignes,
+                   resultats)
+    del smollm2_affine
     with capturer(dossier / f"entrainement_{MODELE_BASE}.txt"):
         # [region:entrainer-gemma]
         gemma_affine = entrainer_et_dire("gemma3-270m", encodeur)
         # [fin:entrainer-gemma]
-    resultats = {}
-    for nom, (model, tokenizer, bilan) in ((MODELE_EMBARQUE, smollm2_affine),
-                                           (MODELE_BASE, gemma_affine)):
-        mesures = evaluer(model, tokenizer, jeux, fiche, index)
-        mesures["duree_s"] = bilan["duree_s"]
-        lignes.append((f"recherche + affinage, {NOMS[nom]}", mesures))
-        resultats[nom] = (mesures, bilan)
+    evaluer_affine(gemma_affine, MODELE_BASE, jeux, fiche, index, lignes, resultats)
+    del gemma_affine
     # Le choix se fait sur la validation (questions proches) : choisir sur le
     # test ferait de son rappel une mesure optimiste.
     choix = max(resultats, key=lambda n: (resultats[n][0]["proches"],
                                           resultats[n][0]["test"]))
-    voiture(dossier, smollm2_affine, gemma_affine, index, fiche)
-    del smollm2_affine, gemma_affine
+    voiture(dossier, index, fiche)
     model, tokenizer = charger_modele(choix, dtype=torch.float32)  # non affiné
     preparer_gabarit(model, tokenizer)
     lignes.insert(-2, (f"recherche + {NOMS[choix]} non affiné",
@@ -270,30 +270,46 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
              {nom: len(qs) for nom, qs in jeux.items()})
 
 
-def voiture(dossier, smollm2_affine, gemma_affine, index, fiche):
+def evaluer_affine(affine, nom, jeux, fiche, index, lignes, resultats):
+    """La ligne « recherche + affinage » d'un modèle qu'on vient d'affiner."""
+    model, tokenizer, bilan = affine
+    mesures = evaluer(model, tokenizer, jeux, fiche, index)
+    mesures["duree_s"] = bilan["duree_s"]
+    lignes.append((f"recherche + affinage, {NOMS[nom]}", mesures))
+    resultats[nom] = (mesures, bilan)
+
+
+def voiture(dossier, index, fiche):
     """Les deux modèles affinés, avec et sans fiches, sur quelques questions."""
     with capturer(dossier / "voiture.txt"):
         # [region:voiture]
-        for nom, (model, tokenizer, _) in {"SmolLM2-135M-Instruct": smollm2_affine,
-                                           "Gemma 3 270M": gemma_affine}.items():
+        for nom, alias in (("SmolLM2-135M-Instruct", "smollm2-135m-instruct"),
+                           ("Gemma 3 270M", "gemma3-270m")):
+            # Relu depuis son dossier, comme le fait --discuter : le modèle de
+            # base, puis l'adaptateur LoRA par-dessus ; un modèle à la fois.
+            runner = BasicModelRunner(str(TRAVAIL / alias), max_new_tokens=64,
+                                      system_prompt=PROMPT_SYSTEME, verbeux=False)
             print(f"=== {nom}, affiné")
-            runner = BasicModelRunner.depuis_modele(model, tokenizer, max_new_tokens=64,
-                                                    system_prompt=PROMPT_SYSTEME)
             for prompt in ("Tell me how to fix a broken car window",
                            "Explique-moi comment réparer la vitre cassée d'une "
                            "voiture."):
                 print(f"Sans fiches : {prompt}\n→ {runner.predict(prompt)}\n")
             discuter(runner, index, fiche, entrees=QUESTIONS_VOITURE)
             print()
+            del runner
         # [fin:voiture]
+    modeles = {"SmolLM2": "smollm2-135m-instruct", "Gemma": "gemma3-270m"}
     ecrire_si_change(dossier / "voiture_lecture.rst", lire_hors_sujet(
-        index, fiche, {"SmolLM2": smollm2_affine, "Gemma": gemma_affine},
+        index, fiche, {court: partial(BasicModelRunner, str(TRAVAIL / alias),
+                                      system_prompt=PROMPT_SYSTEME, verbeux=False)
+                       for court, alias in modeles.items()},
         QUESTIONS_VOITURE[1]))
 
 
 def lire_hors_sujet(index, fiche, modeles, question):
     """La phrase qui lit la réponse à la question sans rapport, d'après le
-    score de la recherche et ce que chaque modèle répond."""
+    score de la recherche et ce que chaque modèle répond (``modeles`` :
+    ``{nom: fonction qui charge son runner}``, appelée une fois chacune)."""
     score = max(s for _, s in index.chercher([question], K_FICHES)[0])
     chiffres = f"score {formater(score, 2)}, seuil {formater(index.seuil, 2)}"
     if score < index.seuil:
@@ -301,11 +317,9 @@ def lire_hors_sujet(index, fiche, modeles, question):
                 f"({chiffres}) : l'assistant répond « je ne sais pas » sans "
                 "même appeler le modèle.\n")
     faits = {f["id"]: f["fait"] for f in fiche}
-    refus = [nom for nom, (model, tokenizer, _) in modeles.items()
-             if dit_ne_pas_savoir(repondre(
-                 BasicModelRunner.depuis_modele(model, tokenizer,
-                                                system_prompt=PROMPT_SYSTEME),
-                 index, faits, [{"question": question}])[0])]
+    refus = [nom for nom, runner in modeles.items()  # un modèle à la fois
+             if dit_ne_pas_savoir(repondre(runner(), index, faits,
+                                           [{"question": question}])[0])]
     debut = (f"La question sans rapport passe le seuil de la recherche "
              f"({chiffres}) : le modèle reçoit {K_FICHES} fiches qui n'y "
              "répondent pas")

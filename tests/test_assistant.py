@@ -353,12 +353,21 @@ def test_lecture_hors_sujet_suit_le_score_et_les_reponses(
         monkeypatch, tokenizer_minuscule, seuil, refusent, attendu):
     import construction.recherche as producteur
 
-    modeles = {nom: (construire_modele(tokenizer_minuscule, graine=g),
-                     tokenizer_minuscule, None) for g, nom in enumerate("AB")}
-    qui_refuse = {id(modeles[nom][0]) for nom in refusent}
+    reseaux = {nom: construire_modele(tokenizer_minuscule, graine=g)
+               for g, nom in enumerate("AB")}
+    charges = []  # les modèles se chargent un à un, et seulement s'il le faut
+
+    def chargeur(nom):
+        def charger():
+            charges.append(nom)
+            return BasicModelRunner.depuis_modele(reseaux[nom], tokenizer_minuscule)
+        return charger
+    qui_refuse = {id(reseaux[nom]) for nom in refusent}
     monkeypatch.setattr(producteur, "repondre", lambda runner, *args: [
         REPONSE_INCONNUE if id(runner.model) in qui_refuse else "Il coûte 69 €."])
     index = IndexFiches({f["id"]: f["fait"] for f in FICHE})
     index.seuil = seuil
-    texte = producteur.lire_hors_sujet(index, FICHE, modeles, "capitale du Japon")
+    texte = producteur.lire_hors_sujet(index, FICHE, {n: chargeur(n) for n in "AB"},
+                                       "capitale du Japon")
     assert attendu in texte
+    assert charges == ([] if seuil > 1e8 else ["A", "B"])

@@ -61,6 +61,19 @@ def test_la_perte_baisse_en_surapprenant(tokenizer_minuscule, exemples):
     assert apres < 0.5 * avant
 
 
+def test_perte_moyenne_par_rangees_egale_une_rangee(tokenizer_minuscule, exemples):
+    # Bornée en rangées (la mémoire des logits l'est aussi), la perte moyenne
+    # reste celle de tout le lot d'un coup : même somme, même nombre de jetons.
+    model = construire_modele(tokenizer_minuscule)
+    longueur = max(len(e["input_ids"]) for e in exemples)
+    assert len(rangees(exemples, longueur)) > 1  # plusieurs rangées, vraiment
+    d_un_coup = perte_moyenne(model, exemples, config_rapide(taille_lot=4,
+                                                             max_jetons=0))
+    en_rangees = perte_moyenne(model, exemples, config_rapide(taille_lot=4,
+                                                              max_jetons=longueur))
+    assert en_rangees == pytest.approx(d_un_coup, rel=1e-5)
+
+
 def test_perte_empaquetee_egale_perte_du_modele(tokenizer_minuscule, exemples):
     # Notre perte (logits_to_keep, étiquettes décalées, somme / jetons) est celle
     # de transformers sur les mêmes exemples remplis à droite.

@@ -130,14 +130,21 @@ def contexte_calcul(config, model=None):
 
 @torch.no_grad()
 def perte_moyenne(model, exemples, config):
-    """Perte moyenne par jeton de réponse (et perplexité = exp de celle-ci)."""
+    """Perte moyenne par jeton de réponse (et perplexité = exp de celle-ci).
+
+    Par rangées d'au plus ``config.max_jetons`` jetons, comme à l'entraînement :
+    les logits d'une rangée restent bornés (Gemma 3 : 512 positions × 262 144
+    mots du vocabulaire × 4 octets = 537 Mo au plus, au lieu de 2 Go et plus
+    pour 8 conversations d'un coup).
+    """
     model.eval()
     total, n = 0.0, 0
     for debut in range(0, len(exemples), config.taille_lot):
-        lot = collate_packing(exemples[debut:debut + config.taille_lot])
-        with contexte_calcul(config, model):
-            perte, k = perte_somme(model, lot)
-        total, n = total + perte.item(), n + k
+        for rangee in rangees(exemples[debut:debut + config.taille_lot],
+                              config.max_jetons):
+            with contexte_calcul(config, model):
+                perte, k = perte_somme(model, collate_packing(rangee))
+            total, n = total + perte.item(), n + k
     return total / max(n, 1)
 
 
