@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from construction.ecrire import rendre_memoire_libre  # noqa: F401 (bancs)
 from tutorial_code import RACINE, aide, nombres
 
 DOSSIER_BENCH = RACINE / "bench"
@@ -37,25 +38,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 def analyseur(prog, description):
     """Un ``ArgumentParser`` dont l'aide est tout en français (celui du guide)."""
     return aide.creer_parser(prog, description)
-
-
-def rendre_memoire_libre():
-    """Rend au système la mémoire que le programme a libérée mais que
-    l'allocateur garde (tcmalloc la garde résidente) : sans cela, le pic
-    « ajouté » d'une mesure dépend de ce qu'ont libéré les précédentes.
-    Renvoie la mémoire résidente après, en octets."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    processus = ctypes.CDLL(None)  # l'allocateur chargé (LD_PRELOAD) compris
-    if hasattr(processus, "MallocExtension_ReleaseFreeMemory"):  # tcmalloc
-        processus.MallocExtension_ReleaseFreeMemory()
-    elif hasattr(processus, "malloc_trim"):  # glibc
-        processus.malloc_trim(0)
-    from tutorial_code.echelle_un_gpu import rss_octets
-
-    return rss_octets()
 
 
 def nombre(x, decimales=1):

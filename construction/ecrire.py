@@ -61,3 +61,23 @@ def ecrire_si_change(chemin, texte):
 def ecrire_tableau(chemin, entetes, lignes, titre=None):
     """Le tableau (``list-table``) que la page inclut, dans ``chemin``."""
     ecrire_si_change(chemin, texte_tableau(entetes, lignes, titre))
+
+
+def rendre_memoire_libre():
+    """Rend au système la mémoire que le programme a libérée mais que
+    l'allocateur garde (tcmalloc la garde résidente) : sans cela, le pic
+    « ajouté » d'une mesure dépend de ce qu'ont libéré les précédentes, et les
+    poids d'un modèle projetés depuis son fichier s'ajoutent à cette réserve
+    au lieu de la remplacer. Renvoie la mémoire résidente après, en octets."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    processus = ctypes.CDLL(None)  # l'allocateur chargé (LD_PRELOAD) compris
+    if hasattr(processus, "MallocExtension_ReleaseFreeMemory"):  # tcmalloc
+        processus.MallocExtension_ReleaseFreeMemory()
+    elif hasattr(processus, "malloc_trim"):  # glibc
+        processus.malloc_trim(0)
+    from tutorial_code.echelle_un_gpu import rss_octets
+
+    return rss_octets()

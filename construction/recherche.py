@@ -13,7 +13,12 @@ from functools import partial
 import torch
 
 from construction.chapitres import ADAPTATEUR_ENTRAINEMENT
-from construction.ecrire import capturer, ecrire_si_change, ecrire_tableau
+from construction.ecrire import (
+    capturer,
+    ecrire_si_change,
+    ecrire_tableau,
+    rendre_memoire_libre,
+)
 from tutorial_code import RACINE
 from tutorial_code.assistant import (
     DOSSIER_ASSISTANTS,
@@ -230,6 +235,10 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
         lignes.insert(1, ("SmolLM2 affiné seul (chapitre Entraînement)",
                           evaluer(model, tokenizer, jeux, fiche)))
     del model, tokenizer
+    # Avant chaque entraînement, la mémoire libérée retourne au système :
+    # sinon l'allocateur la garde, et les poids du modèle suivant, projetés
+    # depuis son fichier, s'y ajoutent au lieu de la remplacer.
+    rendre_memoire_libre()
     resultats = {}
     with capturer(dossier / f"entrainement_{MODELE_EMBARQUE}.txt"):
         # [region:entrainer-smollm2]
@@ -240,12 +249,14 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     evaluer_affine(smollm2_affine, MODELE_EMBARQUE, jeux, fiche, index, lignes,
                    resultats)
     del smollm2_affine
+    rendre_memoire_libre()
     with capturer(dossier / f"entrainement_{MODELE_BASE}.txt"):
         # [region:entrainer-gemma]
         gemma_affine = entrainer_et_dire("gemma3-270m", encodeur)
         # [fin:entrainer-gemma]
     evaluer_affine(gemma_affine, MODELE_BASE, jeux, fiche, index, lignes, resultats)
     del gemma_affine
+    rendre_memoire_libre()
     # Le choix se fait sur la validation (questions proches) : choisir sur le
     # test ferait de son rappel une mesure optimiste.
     choix = max(resultats, key=lambda n: (resultats[n][0]["proches"],
@@ -256,6 +267,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     lignes.insert(-2, (f"recherche + {NOMS[choix]} non affiné",
                        evaluer(model, tokenizer, jeux, fiche, index)))
     del model, tokenizer
+    rendre_memoire_libre()
     model, tokenizer, bilan = entrainer_assistant(
         choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE,
         encodeur=encodeur)
@@ -272,6 +284,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
 
 def evaluer_affine(affine, nom, jeux, fiche, index, lignes, resultats):
     """La ligne « recherche + affinage » d'un modèle qu'on vient d'affiner."""
+    rendre_memoire_libre()  # ce que l'entraînement a libéré, avant la génération
     model, tokenizer, bilan = affine
     mesures = evaluer(model, tokenizer, jeux, fiche, index)
     mesures["duree_s"] = bilan["duree_s"]
