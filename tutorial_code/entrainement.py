@@ -133,9 +133,9 @@ def perte_moyenne(model, exemples, config):
     """Perte moyenne par jeton de réponse (et perplexité = exp de celle-ci).
 
     Par rangées d'au plus ``config.max_jetons`` jetons, comme à l'entraînement :
-    les logits d'une rangée restent bornés (Gemma 3 : 512 positions × 262 144
-    mots du vocabulaire × 4 octets = 537 Mo au plus, au lieu de 2 Go et plus
-    pour 8 conversations d'un coup).
+    les logits d'une rangée restent bornés, quelle que soit la longueur des
+    conversations d'un lot (Gemma 3 : au plus 512 positions × 262 144 mots du
+    vocabulaire × 4 octets = 537 Mo).
     """
     model.eval()
     total, n = 0.0, 0
