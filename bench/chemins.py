@@ -40,9 +40,10 @@ def avec_compteur(classe):
     return TrainerCompte
 
 
-def modele_lora(config, nom=None):
+def modele_lora(config, nom=None, base_bf16=False):
     """Le modèle ``nom`` (défaut : l'embarqué) en fp32, avec son gabarit de
-    tours, LoRA appliqué avec la même graine partout."""
+    tours, LoRA appliqué avec la même graine partout. ``base_bf16`` : la base
+    gelée passe en bf16 avant LoRA, comme dans ``entrainer_assistant``."""
     import torch
 
     from tutorial_code.assistant import preparer_gabarit
@@ -52,23 +53,29 @@ def modele_lora(config, nom=None):
     model, tokenizer = charger_modele(nom or MODELE_EMBARQUE, dtype=torch.float32,
                                       verbeux=False)
     preparer_gabarit(model, tokenizer)  # rien à faire pour un modèle de discussion
+    if base_bf16:
+        model.to(torch.bfloat16)  # les matrices LoRA, ajoutées ensuite, en fp32
     torch.manual_seed(config.graine)  # même initialisation de A pour tous
     return appliquer_methode(model, config), tokenizer
 
 
-def chemin_guide(config, train, nom=None):
+def chemin_guide(config, train, nom=None, base_bf16=False):
     """La boucle du chapitre ; les jetons se comptent sur son plan de lots,
-    le même que celui qu'``entrainer`` suit (fixé par la graine)."""
+    le même que celui qu'``entrainer`` suit (fixé par la graine).
+    ``base_bf16`` : la base gelée en bf16, comme l'assistant du chapitre
+    Recherche (le chapitre Entraînement la garde en fp32, sous autocast)."""
     from tutorial_code.entrainement import entrainer, planifier
     from tutorial_code.lots import collate_packing
 
-    model, _ = modele_lora(config, nom)
+    model, _ = modele_lora(config, nom, base_bf16=base_bf16 and config.bf16)
     compteur = Compteur()
     for lot in planifier([len(e["input_ids"]) for e in train], config):
         compteur.ajouter(collate_packing([train[i] for i in lot]))
     with Chrono() as chrono:
         entrainer(model, train, None, config)
-    reglages = {"bf16": config.bf16, "recalcul": False, "empaquetage": True,
+    model.float()  # la perte de validation en fp32, comme pour les autres chemins
+    reglages = {"bf16": config.bf16, "base_bf16": base_bf16 and config.bf16,
+                "recalcul": False, "empaquetage": True,
                 "lots_par_longueur": True, "rangees_par_maj": config.accumulation}
     return model, compteur, chrono, 0.0, reglages
 
@@ -97,14 +104,19 @@ LEVIERS = {
     "une_rangee": ("guide, une rangée de 16 par mise à jour", "une_rangee", False),
     "rangees_libres": ("guide, rangées sans borne de jetons", {"max_jetons": 0},
                        False),
+    # Assistant en bf16 seulement : la base gelée reste en fp32, et l'autocast
+    # en fait une copie bf16 à chaque passe.
+    "base_fp32": ("guide, base gelée en fp32 (autocast)", "base_fp32", False),
 }
 
 
-def chemin_levier(cle, config, train, nom=None):
+def chemin_levier(cle, config, train, nom=None, base_bf16=False):
     """Le guide sans un de ses leviers (voir ``LEVIERS``)."""
     from tutorial_code import entrainement
 
     _, changement, logits_partout = LEVIERS[cle]
+    if changement == "base_fp32":
+        changement, base_bf16 = {}, False
     if changement == "une_rangee":  # 16 exemples en une rangée, sans accumulation
         k = config.accumulation
         changement = {"taille_lot": config.taille_lot * k, "accumulation": 1,
@@ -114,7 +126,7 @@ def chemin_levier(cle, config, train, nom=None):
     if logits_partout:
         entrainement.perte_somme = perte_somme_logits_partout
     try:
-        return chemin_guide(config, train, nom)
+        return chemin_guide(config, train, nom, base_bf16)
     finally:
         entrainement.perte_somme = origine
 

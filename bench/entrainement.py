@@ -132,9 +132,13 @@ def mesurer(args):
     config = replace(recette, bf16=dtype == torch.bfloat16, max_pas=n_pas * k,
                      taille_lot=par_maj // k, accumulation=k)
     chemins = ["guide"] + [c for c in AUTRES if c in args.chemins.split(",")]
+    # La base gelée de l'assistant passe en bf16 quand le calcul l'est (voir
+    # entrainer_assistant) ; celle du chapitre Entraînement reste en fp32.
+    base_bf16 = args.assistant and config.bf16
     if args.leviers:
-        chemins += [c for c in LEVIERS if c != "toutes_couches"
-                    or config.lora_couches]  # sans objet si LoRA est partout
+        sans_objet = {"toutes_couches": not config.lora_couches,  # LoRA partout
+                      "base_fp32": not base_bf16}
+        chemins += [c for c in LEVIERS if not sans_objet.get(c)]
     machine = commun.machine()
     base, tokenizer = modele_lora(config, modele)
     train, validation, comptes = (exemples_assistant(tokenizer) if args.assistant
@@ -158,7 +162,8 @@ def mesurer(args):
                         f"AdamW lr {config.lr:g}, échauffement "
                         f"{pourcent(config.warmup, 0)} puis cosinus, "
                         f"écrêtage {config.max_grad_norm:g}",
-        "calcul du guide": f"{'bf16' if config.bf16 else 'fp32'} ({raison})",
+        "calcul du guide": f"{'bf16' if config.bf16 else 'fp32'} ({raison})"
+                           + (", base gelée en bf16" if base_bf16 else ""),
         "perte de validation": "fp32, perte moyenne par jeton de réponse, "
                                f"tolérance ± {nombre(args.tolerance, 2)} nat",
         "mode": "rapide (chiffres indicatifs)" if args.rapide else "complet",
@@ -179,10 +184,11 @@ def mesurer(args):
         repartir_du_niveau_actuel()  # le pic lu ensuite est celui de ce chemin
         avant = pic_octets()
         if cle == "guide":
-            model, compteur, chrono, prep, details = chemin_guide(config, train, modele)
+            model, compteur, chrono, prep, details = chemin_guide(
+                config, train, modele, base_bf16)
         elif cle in LEVIERS:
             model, compteur, chrono, prep, details = chemin_levier(
-                cle, config, train, modele)
+                cle, config, train, modele, base_bf16)
         elif cle == "trainer":
             model, compteur, chrono, prep, details = chemin_trainer(
                 config, train, n_pas, modele)

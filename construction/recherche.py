@@ -262,6 +262,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     choix = max(resultats, key=lambda n: (resultats[n][0]["proches"],
                                           resultats[n][0]["test"]))
     voiture(dossier, index, fiche)
+    rendre_memoire_libre()
     model, tokenizer = charger_modele(choix, dtype=torch.float32)  # non affiné
     preparer_gabarit(model, tokenizer)
     lignes.insert(-2, (f"recherche + {NOMS[choix]} non affiné",

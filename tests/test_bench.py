@@ -353,3 +353,34 @@ def test_logits_partout_meme_perte_que_logits_to_keep(tokenizer_minuscule):
         obtenu, m = perte_somme_logits_partout(model, lot)
     assert n == m > 0
     torch.testing.assert_close(obtenu, attendu)
+
+
+def test_chemin_guide_base_bf16_comme_l_assistant(dossier_modele_minuscule,
+                                                   tokenizer_minuscule):
+    # Le guide du banc de l'assistant entraîne, comme entrainer_assistant, une
+    # base gelée en bf16 sous des matrices LoRA en fp32, puis rend un modèle
+    # tout en fp32 pour la perte de validation ; le levier « base_fp32 » la
+    # garde en fp32.
+    from dataclasses import replace
+
+    import torch
+
+    from bench.chemins import chemin_guide, chemin_levier, modele_lora
+    from tutorial_code.entrainement import ConfigEntrainement
+    from tutorial_code.tokenisation import tokeniser_conversation
+
+    config = ConfigEntrainement(bf16=True, max_pas=2, taille_lot=2, accumulation=1)
+    model, _ = modele_lora(config, str(dossier_modele_minuscule), base_bf16=True)
+    types = {n: p.dtype for n, p in model.named_parameters()}
+    assert {t for n, t in types.items() if "lora_" in n} == {torch.float32}
+    assert {t for n, t in types.items() if "lora_" not in n} == {torch.bfloat16}
+    conversation = [{"role": "user", "content": "Bonjour"},
+                    {"role": "assistant", "content": "Le pare-brise coûte 129 €."}]
+    train = [tokeniser_conversation(tokenizer_minuscule, conversation)] * 4
+    config = replace(config, lr=1e-3)
+    dossier = str(dossier_modele_minuscule)
+    model, compteur, _, _, reglages = chemin_guide(config, train, dossier, True)
+    assert reglages["base_bf16"] is True and compteur.jetons > 0
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    _, _, _, _, reglages = chemin_levier("base_fp32", config, train, dossier, True)
+    assert reglages["base_bf16"] is False  # le levier garde la base en fp32

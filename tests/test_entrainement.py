@@ -85,6 +85,26 @@ def test_perte_empaquetee_egale_perte_du_modele(tokenizer_minuscule, exemples):
     torch.testing.assert_close(perte / k, reference, rtol=1e-5, atol=1e-5)
 
 
+def test_perte_par_tranches_meme_perte_memes_gradients(tokenizer_minuscule,
+                                                      exemples):
+    # Découper l'entropie croisée en tranches de positions ne change ni la
+    # perte ni les gradients : seulement la taille des intermédiaires.
+    model = construire_modele(tokenizer_minuscule)
+    lot = collate_packing(exemples)
+    resultats = []
+    for tranche in (3, 10_000):  # plusieurs tranches, puis une seule
+        model.zero_grad()
+        perte, k = perte_somme(model, lot, tranche=tranche)
+        assert k > 3  # la tranche de 3 découpe vraiment
+        perte.backward()
+        resultats.append((perte.detach(), [p.grad.clone()
+                                           for p in model.parameters()]))
+    (p1, g1), (p2, g2) = resultats
+    torch.testing.assert_close(p1, p2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
 def test_lora_ne_change_que_les_adaptateurs(tokenizer_minuscule, exemples):
     model = appliquer_methode(construire_modele(tokenizer_minuscule), config_rapide())
     avant = {n: p.detach().clone() for n, p in model.named_parameters()}

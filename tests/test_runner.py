@@ -30,6 +30,24 @@ def test_lot_egal_un_par_un(runner):
         assert runner.predict(PROMPTS, chat=chat) == seuls
 
 
+def test_lots_bornes_dans_l_ordre(runner, monkeypatch):
+    # Au-delà de taille_lot prompts, la génération se fait par lots : chaque
+    # appel à generate voit au plus taille_lot prompts, et les réponses
+    # reviennent dans l'ordre des prompts, les mêmes qu'en un seul lot.
+    tailles = []
+    generate = runner.model.generate
+
+    def compter(**kwargs):
+        tailles.append(kwargs["input_ids"].shape[0])
+        return generate(**kwargs)
+
+    prompts = PROMPTS * 3  # 9 prompts
+    d_un_coup = runner.predict(prompts)
+    monkeypatch.setattr(runner.model, "generate", compter)
+    assert runner.predict(prompts, taille_lot=4) == d_un_coup
+    assert tailles == [4, 4, 1]
+
+
 def test_types_de_retour_et_appel(runner):
     assert isinstance(runner.predict("Bonjour"), str)
     assert isinstance(runner.predict(["Bonjour"]), list)

@@ -68,11 +68,21 @@ class BasicModelRunner:
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True)
 
-    @torch.inference_mode()
-    def predict(self, prompt, max_new_tokens=None, chat=None):
+    def predict(self, prompt, max_new_tokens=None, chat=None, taille_lot=16):
         """Génère la suite de ``prompt`` (str) ou de chaque prompt d'une liste."""
         un_seul = isinstance(prompt, str)
         prompts = [prompt] if un_seul else list(prompt)
+        # Par lots de 16 prompts au plus : la mémoire de la génération (le cache
+        # des clés et valeurs, lot × jetons) reste la même pour 67 questions
+        # que pour 16.
+        reponses = [reponse for i in range(0, len(prompts), taille_lot)
+                    for reponse in self._generer(prompts[i:i + taille_lot],
+                                                 max_new_tokens, chat)]
+        return reponses[0] if un_seul else reponses
+
+    @torch.inference_mode()
+    def _generer(self, prompts, max_new_tokens, chat):
+        """Les réponses d'un lot de prompts, générées ensemble."""
         textes = [self.formater(p, chat) for p in prompts]
         # Padding à GAUCHE : tous les prompts finissent au même indice, et le
         # modèle génère la suite de chacun au même pas (B prompts × T jetons).
@@ -94,9 +104,8 @@ class BasicModelRunner:
         # le dit au lecteur, au lieu d'une phrase qui s'arrête au milieu d'un mot.
         fins = torch.tensor(config.eos_token_id, device=nouveaux.device).view(-1)
         coupees = ~torch.isin(nouveaux, fins).any(dim=1)  # (B,)
-        reponses = [r.strip() + (" […]" if c else "")
-                    for r, c in zip(reponses, coupees.tolist())]
-        return reponses[0] if un_seul else reponses
+        return [r.strip() + (" […]" if c else "")
+                for r, c in zip(reponses, coupees.tolist())]
 
     __call__ = predict  # comme chez Lamini : runner("...") == runner.predict("...")
 # [fin:runner]
