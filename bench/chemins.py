@@ -83,7 +83,8 @@ def chemin_guide(config, train, nom=None, base_bf16=False):
 def perte_somme_logits_partout(model, lot):
     """Comme ``perte_somme``, mais la tête de langage calcule toutes les
     positions de la rangée (ce que fait un ``model(...).logits`` ordinaire) :
-    même perte, plus de calcul. Sert à mesurer ce que ``logits_to_keep`` épargne."""
+    même perte, plus de calcul. Sert à mesurer ce que la tête de langage aux
+    seules positions de la perte épargne."""
     import torch.nn.functional as F
 
     suivantes = lot["labels"][0, 1:]  # (N - 1,)
@@ -95,7 +96,8 @@ def perte_somme_logits_partout(model, lot):
 
 
 # Chaque levier du guide retiré seul : (nom, changement de la configuration,
-# perte sans logits_to_keep). Le rapport « guide / levier » dit ce qu'il rapporte.
+# tête de langage à toutes les positions). Le rapport « guide / levier » dit
+# ce qu'il rapporte.
 LEVIERS = {
     "sans_bf16": ("guide en fp32 (sans bf16)", {"bf16": False}, False),
     "logits_partout": ("guide, tête de langage à toutes les positions", {}, True),

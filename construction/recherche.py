@@ -272,6 +272,7 @@ def produire_assistants(dossier, jeu, fiche, index, jeux, lignes, encodeur):
     model, tokenizer, bilan = entrainer_assistant(
         choix, TRAVAIL / f"{choix}-sans-melange", melanger=False, rapide=RAPIDE,
         encodeur=encodeur)
+    rendre_memoire_libre()
     mesures = evaluer(model, tokenizer, jeux, fiche, index)
     mesures["duree_s"] = bilan["duree_s"]
     lignes.append((f"… sans conversations générales mêlées, {NOMS[choix]}",

@@ -330,7 +330,7 @@ def test_rendre_memoire_libre_revient_au_niveau_vivant():
     assert apres < depart + 50 * 2**20  # la mémoire libérée est rendue
 
 
-def test_logits_partout_meme_perte_que_logits_to_keep(tokenizer_minuscule):
+def test_logits_partout_meme_perte_que_le_guide(tokenizer_minuscule):
     # Le levier « tête de langage aux seules positions de la perte » ne change
     # pas la perte : seulement le calcul.
     import torch

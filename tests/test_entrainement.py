@@ -75,8 +75,9 @@ def test_perte_moyenne_par_rangees_egale_une_rangee(tokenizer_minuscule, exemple
 
 
 def test_perte_empaquetee_egale_perte_du_modele(tokenizer_minuscule, exemples):
-    # Notre perte (logits_to_keep, étiquettes décalées, somme / jetons) est celle
-    # de transformers sur les mêmes exemples remplis à droite.
+    # Notre perte (positions de la perte seules, par tranches, étiquettes
+    # décalées, somme / jetons) est celle de transformers sur les mêmes
+    # exemples remplis à droite.
     model = construire_modele(tokenizer_minuscule)
     with torch.no_grad():
         perte, k = perte_somme(model, collate_packing(exemples))
