@@ -112,12 +112,15 @@ def perte_somme(model, lot, tranche=128):
     lot = {cle: t.to(appareil) for cle, t in lot.items()}  # sans copie sur CPU
     suivantes = lot["labels"][0, 1:]  # (N - 1,) étiquette du jeton suivant
     positions = (suivantes != -100).nonzero().squeeze(1)  # (k,)
-    # Les couches une fois pour toute la rangée : (N, dimension cachée).
-    etats = model.get_decoder()(input_ids=lot["input_ids"],
-                                position_ids=lot["position_ids"],
-                                use_cache=False).last_hidden_state[0]
-    tete = model.get_output_embeddings()  # avec son adaptateur LoRA s'il en a un
-    plafond = getattr(model.config, "final_logit_softcapping", None)  # Gemma 2
+    # Les couches une fois pour toute la rangée, par l'appel du modèle (sous
+    # DDP, c'est lui qui synchronise les gradients) ; on garde leur dernier
+    # état, normalisé : (N, dimension cachée). Un seul logit est calculé.
+    sortie = model(input_ids=lot["input_ids"], position_ids=lot["position_ids"],
+                   use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    etats = sortie.hidden_states[-1][0]
+    brut = getattr(model, "module", model)  # sous DDP, le modèle enveloppé
+    tete = brut.get_output_embeddings()  # avec son adaptateur LoRA s'il en a un
+    plafond = getattr(brut.config, "final_logit_softcapping", None)  # Gemma 2
     # La tête de langage et l'entropie croisée par tranches de 128 positions :
     # leurs logits n'existent que pour une tranche à la fois (Gemma 3 :
     # 128 × 262 144 × 4 octets = 134 Mo, au lieu de 537 Mo pour 512 positions,
