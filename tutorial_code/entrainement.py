@@ -105,33 +105,24 @@ def perte_somme(model, lot, tranche=128):
 
     Le logit en position t prédit le jeton t + 1 : on décale les étiquettes
     d'un cran. On ne calcule la tête de langage (576 → 49 152) qu'aux positions
-    dont l'étiquette suivante compte : sur les jetons de l'invite, ce produit
-    de taille 576 × 49 152 n'est pas calculé.
+    dont l'étiquette suivante compte, via ``logits_to_keep`` : sur les jetons
+    de l'invite, ce produit de taille 576 × 49 152 n'est pas calculé.
     """
     appareil = next(model.parameters()).device  # le processeur, ou un GPU
     lot = {cle: t.to(appareil) for cle, t in lot.items()}  # sans copie sur CPU
     suivantes = lot["labels"][0, 1:]  # (N - 1,) étiquette du jeton suivant
     positions = (suivantes != -100).nonzero().squeeze(1)  # (k,)
-    # Les couches une fois pour toute la rangée, par l'appel du modèle (sous
-    # DDP, c'est lui qui synchronise les gradients) ; on garde leur dernier
-    # état, normalisé : (N, dimension cachée). Un seul logit est calculé.
-    sortie = model(input_ids=lot["input_ids"], position_ids=lot["position_ids"],
-                   use_cache=False, output_hidden_states=True, logits_to_keep=1)
-    etats = sortie.hidden_states[-1][0]
-    brut = getattr(model, "module", model)  # sous DDP, le modèle enveloppé
-    tete = brut.get_output_embeddings()  # avec son adaptateur LoRA s'il en a un
-    plafond = getattr(brut.config, "final_logit_softcapping", None)  # Gemma 2
-    # La tête de langage et l'entropie croisée par tranches de 128 positions :
-    # leurs logits n'existent que pour une tranche à la fois (Gemma 3 :
-    # 128 × 262 144 × 4 octets = 134 Mo, au lieu de 537 Mo pour 512 positions,
-    # et autant pour chaque somme intermédiaire d'une tête adaptée par LoRA).
-    perte = etats.new_zeros((), dtype=torch.float32)
+    logits = model(input_ids=lot["input_ids"], position_ids=lot["position_ids"],
+                   logits_to_keep=positions, use_cache=False).logits[0]  # (k, V)
+    cibles = suivantes[positions]
+    # L'entropie croisée par tranches de 128 positions : la copie fp32 des
+    # logits n'existe que pour une tranche à la fois et, sans gradient (à
+    # l'évaluation), leur log-softmax aussi (Gemma 3 : 128 × 262 144 × 4 octets
+    # = 134 Mo par tranche, contre 537 Mo d'un coup pour 512 positions).
+    perte = logits.new_zeros((), dtype=torch.float32)
     for i in range(0, len(positions), tranche):
-        logits = tete(etats[positions[i:i + tranche]]).float()  # (≤ 128, V)
-        if plafond:
-            logits = plafond * torch.tanh(logits / plafond)
-        perte = perte + F.cross_entropy(logits, suivantes[positions[i:i + tranche]],
-                                        reduction="sum")
+        perte = perte + F.cross_entropy(logits[i:i + tranche].float(),
+                                        cibles[i:i + tranche], reduction="sum")
     return perte, len(positions)
 # [fin:perte]
 
