@@ -67,14 +67,15 @@ def chemin_guide(config, train, nom=None, base_bf16=False):
     from tutorial_code.entrainement import entrainer, planifier
     from tutorial_code.lots import collate_packing
 
-    model, _ = modele_lora(config, nom, base_bf16=base_bf16 and config.bf16)
+    base_bf16 = base_bf16 and config.bf16  # sans objet si le calcul est en fp32
+    model, _ = modele_lora(config, nom, base_bf16=base_bf16)
     compteur = Compteur()
     for lot in planifier([len(e["input_ids"]) for e in train], config):
         compteur.ajouter(collate_packing([train[i] for i in lot]))
     with Chrono() as chrono:
         entrainer(model, train, None, config)
     model.float()  # la perte de validation en fp32, comme pour les autres chemins
-    reglages = {"bf16": config.bf16, "base_bf16": base_bf16 and config.bf16,
+    reglages = {"bf16": config.bf16, "base_bf16": base_bf16,
                 "recalcul": False, "empaquetage": True,
                 "lots_par_longueur": True, "rangees_par_maj": config.accumulation}
     return model, compteur, chrono, 0.0, reglages
