@@ -104,7 +104,11 @@ def evaluer(model, tokenizer, jeux, fiche, index=None):
     mesures = mesurer(reponses, jeux, fiche)
     _, generales = conversations_generales()  # la moitié jamais entraînée
     exemples = [tokeniser_conversation(tokenizer, c) for c in generales]
-    mesures["perte"] = perte_moyenne(model, exemples, ConfigEntrainement())
+    # Des rangées de 128 jetons au plus : le pic de la tête de langage suit le
+    # nombre de positions d'une rangée (Gemma : 262 144 scores par position,
+    # trois fois avec la tête LoRA : base, branche LoRA et leur somme).
+    mesures["perte"] = perte_moyenne(model, exemples,
+                                     ConfigEntrainement(max_jetons=128))
     return mesures
 # [fin:evaluer]
 
