@@ -96,20 +96,35 @@ def perte_somme_logits_partout(model, lot):
     return perte, int(garder.sum())
 
 
-# Chaque levier du guide retiré seul : (nom, changement de la configuration,
-# tête de langage à toutes les positions). Le rapport « guide / levier » dit
-# ce qu'il rapporte.
+def regler(**changement):
+    """Un levier qui ne fait que changer la configuration du guide."""
+    return lambda config, base_bf16: (replace(config, **changement), base_bf16)
+
+
+def une_rangee(config, base_bf16):
+    """Les exemples d'une mise à jour en une seule rangée, sans accumulation
+    (2 rangées de 8 → 1 rangée de 16) ni borne de jetons."""
+    k = config.accumulation
+    return replace(config, taille_lot=config.taille_lot * k, accumulation=1,
+                   max_pas=config.max_pas // k, max_jetons=0), base_bf16
+
+
+# Chaque levier du guide retiré seul : (nom, (config, base_bf16) → les mêmes
+# sans le levier, tête de langage à toutes les positions). Le rapport « guide /
+# levier » dit ce qu'il rapporte.
 LEVIERS = {
-    "sans_bf16": ("guide en fp32 (sans bf16)", {"bf16": False}, False),
-    "logits_partout": ("guide, tête de langage à toutes les positions", {}, True),
-    "toutes_couches": ("guide, LoRA sur toutes les couches", {"lora_couches": 0},
-                       False),
-    "une_rangee": ("guide, une rangée de 16 par mise à jour", "une_rangee", False),
-    "rangees_libres": ("guide, rangées sans borne de jetons", {"max_jetons": 0},
+    "sans_bf16": ("guide en fp32 (sans bf16)", regler(bf16=False), False),
+    "logits_partout": ("guide, tête de langage à toutes les positions", regler(),
+                       True),
+    "toutes_couches": ("guide, LoRA sur toutes les couches",
+                       regler(lora_couches=0), False),
+    "une_rangee": ("guide, une rangée de 16 par mise à jour", une_rangee, False),
+    "rangees_libres": ("guide, rangées sans borne de jetons", regler(max_jetons=0),
                        False),
     # Assistant en bf16 seulement : la base gelée reste en fp32, et l'autocast
     # en fait une copie bf16 à chaque passe.
-    "base_fp32": ("guide, base gelée en fp32 (autocast)", "base_fp32", False),
+    "base_fp32": ("guide, base gelée en fp32 (autocast)",
+                  lambda config, base_bf16: (config, False), False),
 }
 
 
@@ -117,14 +132,8 @@ def chemin_levier(cle, config, train, nom=None, base_bf16=False):
     """Le guide sans un de ses leviers (voir ``LEVIERS``)."""
     from tutorial_code import entrainement
 
-    _, changement, logits_partout = LEVIERS[cle]
-    if changement == "base_fp32":
-        changement, base_bf16 = {}, False
-    if changement == "une_rangee":  # 16 exemples en une rangée, sans accumulation
-        k = config.accumulation
-        changement = {"taille_lot": config.taille_lot * k, "accumulation": 1,
-                      "max_pas": config.max_pas // k, "max_jetons": 0}
-    config = replace(config, **changement)
+    _, retirer, logits_partout = LEVIERS[cle]
+    config, base_bf16 = retirer(config, base_bf16)
     origine = entrainement.perte_somme
     if logits_partout:
         entrainement.perte_somme = perte_somme_logits_partout
