@@ -4,7 +4,9 @@
 README reçoit la machine, le commit, la date, les tableaux de mesures, chaque
 cible (mesuré, visé, verdict) et ce que les bancs disent là où le guide
 perd. Un bloc par type de processeur : un run ne remplace que celui de sa
-machine. Rien n'y est recopié à la main ; le reste du README n'est jamais touché.
+machine, et dans ce bloc que les sections des bancs qu'il a lancés (chacune
+garde son commit et sa date). Rien n'y est recopié à la main ; le reste du
+README n'est jamais touché.
 
 Exécutable : ``python -m bench.readme`` (depuis ``bench/resultats.json``).
 """
@@ -81,13 +83,29 @@ def blocs_par_genre(contenu):
     return blocs
 
 
+def sections_par_banc(bloc):
+    """``{banc: texte}`` d'un bloc, coupé à chaque titre (« **Titre** — … »)."""
+    titres = {f"**{titre}** — ": cle for cle, titre in commun.TITRES.items()}
+    sections, cle = {}, None
+    for ligne in bloc.splitlines(keepends=True):
+        cle = next((c for t, c in titres.items() if ligne.startswith(t)), cle)
+        if cle is not None:
+            sections[cle] = sections.get(cle, "") + ligne
+    return sections
+
+
 def contenu_fusionne(contenu_actuel, tout):
-    """Le contenu entre les marqueurs : le bloc de cette machine remplacé par
-    ``tout`` (les résultats de ce run), ceux des autres types gardés."""
+    """Le contenu entre les marqueurs : dans le bloc de cette machine, les
+    sections des bancs de ``tout`` (ce run) remplacées, les autres gardées
+    (chacune avec son commit et sa date) ; les blocs des autres types gardés."""
     blocs = blocs_par_genre(contenu_actuel)
     if tout:
-        machine = next(iter(tout.values()))["machine"]
-        blocs[genre_machine(machine)] = section_readme(tout).strip()
+        genre = genre_machine(next(iter(tout.values()))["machine"])
+        sections = sections_par_banc(blocs.get(genre, ""))
+        sections.update({cle: section_readme({cle: section})
+                         for cle, section in tout.items()})
+        blocs[genre] = "\n\n".join(sections[c].strip() for c in commun.TITRES
+                                    if c in sections)
     if not blocs:
         return section_readme({})
     return "\n\n".join(f"<!-- processeur : {genre} -->\n{texte}"

@@ -296,6 +296,32 @@ def test_readme_garde_les_autres_types_de_processeur():
     encore = contenu_fusionne(amd, resultats("EPYC", ["avx512_bf16"], "ccc3333"))
     assert "bbb2222" not in encore and "ccc3333" in encore and "aaa1111" in encore
     assert contenu_fusionne(encore, {}) == encore  # sans résultat : rien ne bouge
+
+
+def test_readme_garde_les_autres_bancs_de_la_machine():
+    """Un banc relancé seul ne remplace que sa section : les autres sections du
+    bloc de la machine restent, avec leur commit, dans l'ordre des bancs."""
+    from bench.readme import contenu_fusionne, sections_par_banc
+
+    def resultats(banc, commit, mesure):
+        m = {"processeur": "EPYC", "coeurs": 2, "extensions": ["avx512_bf16"],
+             "commit": commit, "date": "2026-12-05T02:00:00+00:00"}
+        return {banc: {"machine": m, "tableaux": [], "remarques": [],
+                       "cibles": [commun.cible("rapport", mesure,
+                                               f"{mesure}×", 3.0)]}}
+
+    complet = contenu_fusionne("", {**resultats("entrainement", "aaa1111", 3.1),
+                                    **resultats("docs", "aaa1111", 1.0)})
+    apres = contenu_fusionne(complet, resultats("assistant", "bbb2222", 4.4))
+    sections = sections_par_banc(apres)
+    assert list(sections) == ["entrainement", "assistant", "docs"]
+    assert "aaa1111" in sections["entrainement"] and "aaa1111" in sections["docs"]
+    assert "bbb2222" in sections["assistant"] and "4.4×" in sections["assistant"]
+    encore = contenu_fusionne(apres, resultats("assistant", "ccc3333", 4.5))
+    assert "bbb2222" not in encore and encore.count("aaa1111") == 2
+    # « Entraînement » ne happe pas la section de l'assistant, qui commence
+    # par le même mot
+    assert "4.5×" not in sections_par_banc(encore)["entrainement"]
     assert "_Aucun résultat" in contenu_fusionne("", {})
 
 
