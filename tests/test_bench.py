@@ -296,6 +296,7 @@ def test_readme_garde_les_autres_types_de_processeur():
     encore = contenu_fusionne(amd, resultats("EPYC", ["avx512_bf16"], "ccc3333"))
     assert "bbb2222" not in encore and "ccc3333" in encore and "aaa1111" in encore
     assert contenu_fusionne(encore, {}) == encore  # sans résultat : rien ne bouge
+    assert "_Aucun résultat" in contenu_fusionne("", {})
 
 
 def test_readme_garde_les_autres_bancs_de_la_machine():
@@ -322,7 +323,6 @@ def test_readme_garde_les_autres_bancs_de_la_machine():
     # « Entraînement » ne happe pas la section de l'assistant, qui commence
     # par le même mot
     assert "4.5×" not in sections_par_banc(encore)["entrainement"]
-    assert "_Aucun résultat" in contenu_fusionne("", {})
 
 
 def test_section_discussion_medianes_et_cibles():
