@@ -126,6 +126,12 @@ def allocateur():
                 "glibc")
 
 
+def cache_onednn():
+    """Le nombre de primitives oneDNN (noyaux de produits matriciels, un par
+    forme) que torch garde en cache : 1 024 par défaut, 64 sous le Makefile."""
+    return int(os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024"))
+
+
 def decrire_machine(duree):
     """Le paragraphe (rST) qui dit sur quelle machine la page a été construite."""
     import torch
@@ -151,7 +157,8 @@ def decrire_machine(duree):
     return (".. note::\n\n"
             f"   Sorties de cette construction : {machine} ; "
             f"entraînements du guide en {calcul}{pourquoi} ; allocateur mémoire "
-            f"{allocateur()} ; {formater(duree, 0)} s pour "
+            f"{allocateur()}, cache de {formater(cache_onednn(), 0)} primitives "
+            f"oneDNN ; {formater(duree, 0)} s pour "
             "tout le code du chapitre. Sur une autre machine, les durées et les "
             "débits diffèrent ; le travail fait (pas, exemples, jetons) est le "
             "même.\n")

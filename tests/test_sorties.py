@@ -103,6 +103,8 @@ def test_chaque_chapitre_dit_sur_quelle_machine_il_a_ete_construit(
     assert sorties.nom_processeur() in texte
     monkeypatch.setenv("AFFINAGE_DTYPE", "float32")
     assert "entraînements du guide en fp32 (imposé par" in sorties.decrire_machine(3)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    assert "cache de 64 primitives oneDNN" in sorties.decrire_machine(3)
     mesures = sorties.json.loads((tmp_path / "essai" / "memoire.json").read_text())
     assert mesures["pic_mio"] > 0 and mesures["duree_s"] >= 0
 
