@@ -12,7 +12,9 @@ discussion.
   plus 96 jetons).
 
 Décodage glouton en fp32 (le choix de ``choisir_device_dtype`` hors
-entraînement). Les jetons générés se comptent en retokenisant les réponses.
+entraînement) ; si le processeur calcule le bf16 nativement, ``bench.precision``
+mesure aussi le bf16 sur SmolLM2 et sur l'assistant. Les jetons générés se
+comptent en retokenisant les réponses.
 
 Exécutable : ``python -m bench.generation`` (``--rapide`` : 16 jetons, un essai).
 """
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from bench import commun
+from bench import commun, precision
 from bench.commun import Chrono, facteur, nombre, pourcent
 
 N_PROMPTS = 8
@@ -82,6 +84,7 @@ def jetons_generes(tokenizer, reponses):
 
 
 def mesurer(args):
+    from tutorial_code.modeles import bf16_natifs
     from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_questions_test
     from tutorial_code.runner import BasicModelRunner
 
@@ -127,12 +130,28 @@ def mesurer(args):
         N_PROMPTS:N_PROMPTS + (2 if args.rapide else N_QUESTIONS)]]
     discussion = mesurer_discussion(questions, 16 if args.rapide
                                     else JETONS_DISCUSSION)
+    natifs = bf16_natifs()
+    if natifs:  # sinon le bf16 est émulé : plus lent, rien à comparer
+        mesures, identiques_bf16 = precision.mesurer(
+            prompts, charger_questions_test()[:N_PROMPTS], jetons, essais,
+            {"lot": lot.duree, "un": un.duree, "reponses_lot": reponses_lot,
+             "reponses_un": reponses_un})
     resultat = section(reglages, machine, chargements, lot, un, n_lot, n_un,
                        identiques, len(prompts), longueurs_lot=longueurs)
     tableau, cibles, remarque = section_discussion(*discussion)
     resultat["tableaux"].append(tableau)
     resultat["cibles"] += cibles
     resultat["remarques"].append(remarque)
+    if natifs:
+        tableau, remarque = precision.section(mesures, identiques_bf16, identiques,
+                                              len(prompts), natifs)
+        resultat["tableaux"].append(tableau)
+        resultat["remarques"].append(remarque)
+        resultat["precision"] = mesures
+    else:
+        resultat["remarques"].append(
+            "Génération en bf16 non mesurée : ce processeur ne le calcule pas "
+            "nativement (il serait émulé, plus lent que le fp32).")
     resultat["discussion"] = {"modele": discussion[0], "demarrage_s": discussion[1],
                               "mesures": discussion[2]}
     for c in cibles:
@@ -158,11 +177,12 @@ class Chronometre:
         pass
 
 
-def assistant_du_banc(system_prompt):
+def assistant_du_banc(system_prompt, dtype=None):
     """``(runner, description)`` : l'assistant retenu par la construction du
     site ; à défaut, Gemma 3 270M non affiné avec le même gabarit de tours
     (même modèle, mêmes invites ; ses réponses peuvent aller jusqu'au bout
-    des jetons permis : le pire cas pour la durée)."""
+    des jetons permis : le pire cas pour la durée). ``dtype`` : celui de
+    ``choisir_device_dtype`` par défaut."""
     from tutorial_code.assistant import assistant_par_defaut, preparer_gabarit
     from tutorial_code.runner import BasicModelRunner
 
@@ -172,9 +192,10 @@ def assistant_du_banc(system_prompt):
         dossier = None
     if dossier is not None and (dossier / "adapter_config.json").exists():
         return (BasicModelRunner(str(dossier), system_prompt=system_prompt,
-                                 verbeux=False), f"assistant affiné ({dossier.name})")
+                                 dtype=dtype, verbeux=False),
+                f"assistant affiné ({dossier.name})")
     runner = BasicModelRunner("gemma3-270m", system_prompt=system_prompt,
-                              verbeux=False)
+                              dtype=dtype, verbeux=False)
     preparer_gabarit(runner.model, runner.tokenizer)
     return runner, "gemma3-270m non affiné (aucun assistant entraîné ici)"
 

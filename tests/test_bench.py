@@ -410,3 +410,26 @@ def test_chemin_guide_base_bf16_comme_l_assistant(dossier_modele_minuscule,
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     _, _, _, _, reglages = chemin_levier("base_fp32", config, train, dossier, True)
     assert reglages["base_bf16"] is False  # le levier garde la base en fp32
+
+
+def test_precision_dit_ou_le_bf16_gagne_et_ou_il_perd():
+    from bench.precision import section as section_precision
+
+    mesures = {"SmolLM2, un lot de 8": {"fp32": 4.0, "bf16": 2.0, "n": 8,
+                                        "identiques": 6},
+               "SmolLM2, un prompt à la fois": {"fp32": 16.0, "bf16": 15.8, "n": 8,
+                                               "identiques": 7},
+               "assistant, un lot": {"fp32": 6.0, "bf16": 10.0, "n": 8,
+                                     "identiques": 8}}
+    tableau, remarque = section_precision(mesures, 5, 8, 8, ["avx512_bf16"])
+    assert [ligne[3] for ligne in tableau["lignes"]] == ["2,00×", "1,01×", "0,60×"]
+    assert tableau["lignes"][0][4] == "6 sur 8"
+    # 2× plus vite pour le lot, 0,6× pour l'assistant ; 1 % d'écart ne compte pas
+    assert "plus vite pour « SmolLM2, un lot de 8 » (2,00×), mais moins vite " \
+           "pour « assistant, un lot » (0,60×)" in remarque
+    assert "prompt à la fois »" not in remarque
+    assert "8 sur 8 en fp32, 5 sur 8 en bf16 : le bf16 arrondit" in remarque
+    _, remarque = section_precision({"a": {"fp32": 1.0, "bf16": 2.0, "n": 8,
+                                           "identiques": 8}}, 8, 8, 8, ["amx_bf16"])
+    assert "n'irait plus vite nulle part ici : « a » (0,50×)" in remarque
+    assert "arrondit" not in remarque  # autant d'identiques : pas d'explication

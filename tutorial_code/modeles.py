@@ -89,9 +89,9 @@ def choisir_device_dtype(entrainement=False, device=None):
     Le bf16 divise par deux la mémoire des poids, mais il n'est rapide que si le
     matériel le calcule nativement : GPU récent, ou CPU avec AMX / AVX-512 BF16.
     Sur un CPU AVX2 seul, il est émulé en logiciel, plus lent que le fp32.
-    En génération sur CPU, un petit modèle est limité par la mémoire, pas par
-    le calcul : le bf16 n'y gagne rien et change les résultats entre un lot et
-    un prompt seul ; on garde donc le fp32 hors entraînement.
+    En génération sur CPU, on garde le fp32 : plus précis, ses réponses en lot
+    sont presque toujours celles d'un prompt à la fois, et le bf16 n'y est pas
+    plus rapide partout (``python -m bench.generation`` compare les deux ici).
     ``AFFINAGE_DTYPE=float32`` (ou ``bfloat16``) force le choix.
     """
     gpu = torch.cuda.is_available() and torch.device(device or "cuda").type == "cuda"
@@ -108,8 +108,7 @@ def choisir_device_dtype(entrainement=False, device=None):
         return "cpu", torch.float32, "pas de bf16 natif sur ce processeur"
     if entrainement:
         return "cpu", torch.bfloat16, f"bf16 natif ({', '.join(natifs)})"
-    return "cpu", torch.float32, ("en génération, le fp32 est aussi rapide "
-                                  "ici, et plus précis")
+    return "cpu", torch.float32, "en génération, le fp32, plus précis que le bf16"
 
 
 def _paquet_absent(alias):
