@@ -54,7 +54,8 @@ def section_readme(tout):
         # remarques de méthode, qui restent dans bench/resultats.md.
         remarques = [r for r in section.get("remarques", [])
                      if r.startswith(("Le guide perd", "Pertes finales", "TRL refuse",
-                                      "D'autres processus", "Pourquoi"))]
+                                      "D'autres processus", "Pourquoi",
+                                      "Le guide génère en fp32"))]
         texte += "".join(f"- {r}\n" for r in remarques) + ("\n" if remarques else "")
     return texte
 
