@@ -116,7 +116,7 @@ def machine():
     """Ce qui décrit la machine et le logiciel du run (pour le JSON et l'en-tête)."""
     import torch
 
-    from construction.sorties import allocateur
+    from construction.sorties import allocateur, cache_onednn
     from tutorial_code.modeles import drapeaux_cpu
 
     drapeaux = drapeaux_cpu()
@@ -130,6 +130,7 @@ def machine():
                              & drapeaux),
         "memoire_gio": round(_memoire_gio() or 0, 1),
         "allocateur": allocateur(),
+        "cache_onednn": cache_onednn(),
         "charge_au_depart": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "versions": {p: _version(p) for p in PAQUETS},
@@ -141,11 +142,14 @@ def machine():
 def texte_machine(m):
     """La machine en deux lignes lisibles."""
     charge = " / ".join(nombre(x, 2) for x in m["charge_au_depart"])
+    cache = m.get("cache_onednn")  # absent des résultats d'avant ce champ
     versions = ", ".join(f"{p} {v}" for p, v in m["versions"].items())
     return (f"{m['processeur']} ; {m['coeurs']} cœurs ({m['fils_torch']} fils "
             f"torch) ; {', '.join(m['extensions']) or 'sans AVX-512'} ; "
             f"{nombre(m['memoire_gio'], 0)} Gio ; allocateur "
-            f"{m.get('allocateur', '?')} ; charge au départ {charge}\n"
+            f"{m.get('allocateur', '?')} ; cache oneDNN de "
+            f"{'?' if cache is None else nombre(cache, 0)} primitives ; "
+            f"charge au départ {charge}\n"
             f"Python {m['python']}, {versions} ; commit {m['commit']} ; "
             f"{m['date']}")
 

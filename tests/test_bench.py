@@ -433,3 +433,12 @@ def test_precision_dit_ou_le_bf16_gagne_et_ou_il_perd():
                                            "identiques": 8}}, 8, 8, 8, ["amx_bf16"])
     assert "n'irait plus vite nulle part ici : « a » (0,50×)" in remarque
     assert "arrondit" not in remarque  # autant d'identiques : pas d'explication
+
+
+def test_en_tete_nomme_allocateur_et_cache_onednn(monkeypatch):
+    from bench.commun import machine, texte_machine
+
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    assert "cache oneDNN de 64 primitives" in texte_machine(machine())
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    assert "cache oneDNN de 1\u202f024 primitives" in texte_machine(machine())
