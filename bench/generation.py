@@ -147,7 +147,8 @@ def mesurer(args):
                                               len(prompts), natifs)
         resultat["tableaux"].append(tableau)
         resultat["remarques"].append(remarque)
-        resultat["precision"] = mesures
+        resultat["precision"] = {"mesures": mesures,
+                                 "identiques_lot_un_bf16": identiques_bf16}
     else:
         resultat["remarques"].append(
             "Génération en bf16 non mesurée : ce processeur ne le calcule pas "

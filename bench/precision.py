@@ -86,6 +86,13 @@ def mesurer(prompts, questions, jetons, essais, fp32):
     return mesures, pareil(reponses_lot, reponses_un)
 
 
+def enumerer(elements):
+    """« a », « a et b », « a, b et c »."""
+    if len(elements) == 1:
+        return elements[0]
+    return ", ".join(elements[:-1]) + " et " + elements[-1]
+
+
 def section(mesures, identiques_bf16, identiques_fp32, n_prompts, natifs):
     """Le tableau et la remarque : ce que le bf16 changerait ici."""
     lignes, plus_vite, moins_vite = [], [], []
@@ -98,16 +105,17 @@ def section(mesures, identiques_bf16, identiques_fp32, n_prompts, natifs):
         elif vitesse < 1 - MARGE:
             moins_vite.append(f"« {chemin} » ({facteur(vitesse)})")
     if plus_vite and moins_vite:
-        bilan = (f"le bf16 irait plus vite pour {' ; '.join(plus_vite)}, mais "
-                 f"moins vite pour {' ; '.join(moins_vite)}")
+        bilan = (f"le bf16 irait plus vite pour {enumerer(plus_vite)}, mais "
+                 f"moins vite pour {enumerer(moins_vite)}")
     elif plus_vite:
-        bilan = f"le bf16 irait plus vite ici : {' ; '.join(plus_vite)}"
+        bilan = f"le bf16 irait plus vite ici pour {enumerer(plus_vite)}"
     elif moins_vite:
-        bilan = f"le bf16 n'irait plus vite nulle part ici : {' ; '.join(moins_vite)}"
+        bilan = ("le bf16 n'irait plus vite nulle part ici, moins vite pour "
+                 f"{enumerer(moins_vite)}")
     else:
         bilan = "le bf16 n'irait ni plus ni moins vite ici (à 5 % près)"
-    pourquoi = (" : le bf16 arrondit plus gros, un autre jeton glouton sort plus "
-                "souvent" if identiques_bf16 < identiques_fp32 else "")
+    pourquoi = (", qui arrondit plus gros et fait sortir plus souvent un autre "
+                "jeton glouton" if identiques_bf16 < identiques_fp32 else "")
     remarque = (
         f"Le guide génère en fp32 même avec le bf16 natif ({', '.join(natifs)}) : "
         f"{bilan}. Réponses identiques entre le lot et un à la fois : "

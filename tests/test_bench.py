@@ -413,6 +413,7 @@ def test_chemin_guide_base_bf16_comme_l_assistant(dossier_modele_minuscule,
 
 
 def test_precision_dit_ou_le_bf16_gagne_et_ou_il_perd():
+    from bench.precision import enumerer
     from bench.precision import section as section_precision
 
     mesures = {"SmolLM2, un lot de 8": {"fp32": 4.0, "bf16": 2.0, "n": 8,
@@ -428,10 +429,12 @@ def test_precision_dit_ou_le_bf16_gagne_et_ou_il_perd():
     assert "plus vite pour « SmolLM2, un lot de 8 » (2,00×), mais moins vite " \
            "pour « assistant, un lot » (0,60×)" in remarque
     assert "prompt à la fois »" not in remarque
-    assert "8 sur 8 en fp32, 5 sur 8 en bf16 : le bf16 arrondit" in remarque
+    assert enumerer(["a", "b", "c"]) == "a, b et c"
+    assert "8 sur 8 en fp32, 5 sur 8 en bf16, qui arrondit plus gros" in remarque
     _, remarque = section_precision({"a": {"fp32": 1.0, "bf16": 2.0, "n": 8,
                                            "identiques": 8}}, 8, 8, 8, ["amx_bf16"])
-    assert "n'irait plus vite nulle part ici : « a » (0,50×)" in remarque
+    assert "n'irait plus vite nulle part ici, moins vite pour « a » (0,50×)" \
+        in remarque
     assert "arrondit" not in remarque  # autant d'identiques : pas d'explication
 
 
