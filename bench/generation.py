@@ -135,7 +135,7 @@ def mesurer(args):
         mesures, identiques_bf16 = precision.mesurer(
             prompts, charger_questions_test()[:N_PROMPTS], jetons, essais,
             {"lot": lot.duree, "un": un.duree, "reponses_lot": reponses_lot,
-             "reponses_un": reponses_un})
+             "reponses_un": reponses_un}, assistant_du_banc)
     resultat = section(reglages, machine, chargements, lot, un, n_lot, n_un,
                        identiques, len(prompts), longueurs_lot=longueurs)
     tableau, cibles, remarque = section_discussion(*discussion)

@@ -37,17 +37,17 @@ def un_a_un(runner, prompts):
     return [runner.predict(p) for p in prompts]
 
 
-def mesurer(prompts, questions, jetons, essais, fp32):
+def mesurer(prompts, questions, jetons, essais, fp32, assistant):
     """Le bf16 sur les chemins que ``fp32`` a déjà mesurés en fp32.
 
     ``fp32`` : ``{"lot": s, "un": s, "reponses_lot": [...], "reponses_un":
-    [...]}`` pour SmolLM2 ; l'assistant est mesuré ici dans les deux types.
+    [...]}`` pour SmolLM2 ; l'assistant est mesuré ici dans les deux types
+    (``assistant(system_prompt, dtype)`` → ``(runner, description)``).
     Renvoie ``{chemin: {"fp32": s, "bf16": s, "identiques": n, "n": n}}`` et
     les réponses identiques entre le lot et un à la fois, en bf16.
     """
     import torch
 
-    from bench.generation import assistant_du_banc
     from tutorial_code.assistant import index_calibre, repondre
     from tutorial_code.pretraitement import PROMPT_SYSTEME, charger_fiche
     from tutorial_code.runner import BasicModelRunner
@@ -75,7 +75,7 @@ def mesurer(prompts, questions, jetons, essais, fp32):
     for nom, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         print(f"Assistant en {nom} : {len(questions)} questions avec fiches …",
               flush=True)
-        runner, quoi = assistant_du_banc(PROMPT_SYSTEME, dtype=dtype)
+        runner, quoi = assistant(PROMPT_SYSTEME, dtype=dtype)
         repondre(runner, index, faits, questions[:2], max_new_tokens=4)  # chauffe
         duree, reponses[nom] = meilleur(essais, repondre, runner, index, faits,
                                         questions)
